@@ -1,0 +1,229 @@
+"""The backward engine: ONE reverse topological sweep serves every requested input.
+
+Nodes are numbered in creation order, so processing them from newest to oldest is a valid
+reverse topological order. Gradients are un-broadcast to an input's shape here and only here.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .tensor import (STATE, AccumulateGrad, Tensor, _check_anomaly, as_input, edge_of, enable_grad,
+                     no_grad)
+
+FREED_MSG = ("Trying to backward through the graph a second time (or directly access saved tensors "
+             "after they have already been freed). Saved intermediate values of the graph are freed "
+             "when you call .backward() or jg.grad(). Specify retain_graph=True if you need to "
+             "backward through the graph a second time or if you need to access saved tensors after "
+             "calling backward.")
+
+
+def unbroadcast(g, shape):
+    """Sum a gradient back to the shape of the input it flows into."""
+    if g.shape == tuple(shape):
+        return g
+    from . import ops
+    lead = g.ndim - len(shape)
+    axes = tuple(range(lead)) + tuple(i + lead for i, d in enumerate(shape) if d == 1 and g.shape[i + lead] != 1)
+    if axes:
+        g = ops.sum(g, axes, keepdims=True)
+    return ops.reshape(g, tuple(shape))
+
+
+def _seed(t, g, k):
+    if g is None:
+        if t.size != 1:
+            raise RuntimeError(f"grad can be implicitly created only for scalar outputs (output {k} "
+                               f"has shape {t.shape}); pass gradient= / grad_outputs= with the "
+                               f"output's shape, or reduce it first, e.g. y.sum().backward()")
+        return Tensor(np.ones(t.shape, dtype=t.dtype))
+    g = as_input(g, t)
+    if g.shape != t.shape:
+        raise RuntimeError(f"mismatch in shape: grad_output[{k}] has shape {g.shape} and output[{k}] "
+                           f"has shape {t.shape}")
+    return g
+
+
+def _run_hooks(hooks, g):
+    for fn in list(hooks.values()):
+        r = fn(g)
+        if r is not None:
+            g = as_input(r)
+    return g
+
+
+def sweep(outputs, grad_outputs, targets=None, *, create_graph=False, retain_graph=None,
+          known_grads=None, tape_id=None, accumulate=False):
+    """Run one reverse sweep.
+
+    targets: tensors whose gradients to return (in order; None where unconnected). With
+    `accumulate`, gradients of leaf targets (or of every leaf, when targets is None) are added
+    into `.grad` instead. known_grads maps intermediates to injected gradients that replace
+    whatever the sweep would compute for them.
+    """
+    if retain_graph is None:
+        retain_graph = create_graph
+    known_grads = dict(known_grads or {})
+    roots = []
+    for k, (t, g) in enumerate(zip(outputs, grad_outputs)):
+        e = edge_of(t)
+        if e is None or (tape_id is None and not t._requires_grad):
+            raise RuntimeError(f"element {k} of tensors does not require grad and does not have a "
+                               f"grad_fn (shape {t.shape}): nothing recorded its computation")
+        roots.append((e, _seed(t, g, k)))
+    known = {}  # (id(node), idx) -> injected gradient
+    for t, g in known_grads.items():
+        e = edge_of(t)
+        if e is not None:
+            known[(id(e[0]), e[1])] = _seed(t, g, "known")
+            roots.append((e, None))
+
+    def traversable(node):
+        if isinstance(node, AccumulateGrad):
+            return True
+        return node.requires_grad if tape_id is None else tape_id in node.tape_ids
+
+    # discover the reachable graph
+    nodes, stack, seen = [], [e[0] for e, _ in roots], set()
+    while stack:
+        n = stack.pop()
+        if id(n) in seen or not traversable(n):
+            continue
+        seen.add(id(n))
+        nodes.append(n)
+        for e in n.next_functions:
+            if e is not None and id(e[0]) not in seen:
+                stack.append(e[0])
+
+    target_edges = {}
+    if targets is not None:
+        for i, t in enumerate(targets):
+            e = edge_of(t)
+            if e is not None:
+                target_edges.setdefault((id(e[0]), e[1]), []).append(i)
+    # which nodes lead to a wanted gradient (prunes the sweep)
+    wanted_ids = {k[0] for k in target_edges}
+    if targets is None:
+        wanted_ids |= {id(n) for n in nodes if isinstance(n, AccumulateGrad)}
+    order = sorted((n for n in nodes if not isinstance(n, AccumulateGrad)), key=lambda n: n.seq)
+    leads = set(wanted_ids)
+    for n in order:  # oldest first: inputs are decided before their consumers
+        if any(e is not None and id(e[0]) in leads for e in n.next_functions):
+            leads.add(id(n))
+
+    buf = {}  # (id(node), idx) -> gradient
+    for e, g in roots:
+        if g is not None:
+            k = (id(e[0]), e[1])
+            buf[k] = g if k not in buf else buf[k] + g
+    results = [None] * (len(targets) if targets is not None else 0)
+    touched = []
+
+    def finish(key, g, hooks):
+        if key in known:
+            g = known[key]
+        if g is not None and hooks:
+            g = _run_hooks(hooks, g)
+        for i in target_edges.get(key, ()):
+            results[i] = g
+        return g
+
+    mode = enable_grad() if create_graph else no_grad()
+    with mode:
+        for n in reversed(order):
+            if id(n) not in leads:
+                continue
+            grads = []
+            for i in range(n.n_out):
+                key = (id(n), i)
+                hooks = n.pre_hooks.get(i) if n.pre_hooks else None
+                grads.append(finish(key, buf.pop(key, None), hooks))
+            if all(g is None for g in grads):
+                continue
+            needed = [e is not None and id(e[0]) in leads and traversable(e[0]) for e in n.next_functions]
+            if not any(needed):
+                continue
+            if n.freed:
+                raise RuntimeError(FREED_MSG)
+            if n.n_out == 1 and grads[0] is None:
+                continue
+            in_grads = n.vjp(grads, needed)
+            touched.append(n)
+            for j, (e, g) in enumerate(zip(n.next_functions, in_grads)):
+                if g is None or not needed[j]:
+                    continue
+                g = as_input(g)
+                shape, dtype = n.in_meta[j]
+                g = unbroadcast(g, shape)
+                if g.dtype != dtype:
+                    from . import ops
+                    g = ops.cast(g, dtype)
+                if STATE.anomaly:
+                    _check_anomaly(n.name(), g.data, f"backward (forward op at {n.where})")
+                k = (id(e[0]), e[1])
+                buf[k] = g if k not in buf else buf[k] + g
+        # leaves
+        for n in nodes:
+            if not isinstance(n, AccumulateGrad):
+                continue
+            key = (id(n), 0)
+            v = n.variable
+            g = finish(key, buf.pop(key, None), v._hooks)
+            if g is None or not accumulate:
+                continue
+            if targets is not None and key not in target_edges:
+                continue
+            if not v._requires_grad and tape_id is None:
+                continue
+            if not create_graph:
+                g = Tensor(g.data)
+            v._grad = g if v._grad is None else (v._grad + g if create_graph else Tensor(v._grad.data + g.data))
+    if not retain_graph:
+        for n in touched:
+            n.release()
+    return results
+
+
+def _as_list(x):
+    if x is None:
+        return None
+    if isinstance(x, (list, tuple)):
+        return list(x)
+    return [x]
+
+
+def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False,
+         allow_unused=False, known_grads=None):
+    """Gradients of `outputs` w.r.t. `inputs`; never touches `.grad`."""
+    outs = _as_list(outputs) or []
+    ins = _as_list(inputs)
+    gos = _as_list(grad_outputs) or [None] * len(outs)
+    if len(gos) != len(outs):
+        raise RuntimeError(f"grad_outputs has {len(gos)} entries but there are {len(outs)} outputs")
+    for i, t in enumerate(ins):
+        if not isinstance(t, Tensor):
+            raise TypeError(f"inputs[{i}] is a {type(t).__name__}, not a Tensor")
+        if not t._requires_grad and t.grad_fn is None:
+            raise RuntimeError(f"inputs[{i}] (shape {t.shape}) does not require grad; "
+                               f"set requires_grad=True on it")
+    res = sweep(outs, gos, ins, create_graph=create_graph, retain_graph=retain_graph,
+                known_grads=known_grads)
+    for i, r in enumerate(res):
+        if r is None and not allow_unused:
+            raise RuntimeError(f"One of the differentiated Tensors (inputs[{i}], shape {ins[i].shape}) "
+                               f"appears to not have been used in the graph. Set allow_unused=True "
+                               f"if this is the desired behavior.")
+    return tuple(res)
+
+
+def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, inputs=None):
+    """Accumulate gradients into `.grad` of the leaves (or of `inputs` only)."""
+    outs = _as_list(tensors)
+    gos = _as_list(grad_tensors) or [None] * len(outs)
+    ins = _as_list(inputs)
+    if ins is not None and not ins:
+        raise RuntimeError("inputs= was given but is empty")
+    res = sweep(outs, gos, ins, create_graph=create_graph, retain_graph=retain_graph, accumulate=True)
+    for t, g in zip(ins or (), res):  # non-leaf inputs get their gradient in .grad too (PyTorch)
+        if g is not None and t.grad_fn is not None:
+            g = g if create_graph else Tensor(g.data)
+            t._grad = g if t._grad is None else t._grad + g

@@ -1,0 +1,454 @@
+"""Differentiable math on Tensors: thin wrappers over primitives, and composites built from them.
+
+Composites need no VJP rules of their own; the ones that would be unstable written naively
+(logsumexp, softmax, log_softmax) subtract a stop-gradient maximum first.
+"""
+from __future__ import annotations
+
+import builtins
+
+import numpy as np
+
+from .primitives import PRIMS
+from .tensor import STATE, ShapeError, Tensor, TraceError, as_input, bind, where_str
+
+P = PRIMS
+
+
+def _t(x):
+    return as_input(x)
+
+
+# ----------------------------------------------------------------------------- elementwise
+def add(x, y): return bind(P["add"], x, y)
+def sub(x, y): return bind(P["sub"], x, y)
+def mul(x, y): return bind(P["mul"], x, y)
+def neg(x): return bind(P["neg"], x)
+def exp(x): return bind(P["exp"], x)
+def log(x): return bind(P["log"], x)
+def log1p(x): return bind(P["log1p"], x)
+def expm1(x): return bind(P["expm1"], x)
+def sqrt(x): return bind(P["sqrt"], x)
+def sin(x): return bind(P["sin"], x)
+def cos(x): return bind(P["cos"], x)
+def tanh(x): return bind(P["tanh"], x)
+def sigmoid(x): return bind(P["sigmoid"], x)
+def softplus(x): return bind(P["softplus"], x)
+def relu(x): return bind(P["relu"], x)
+def abs(x): return bind(P["abs"], x)
+def sign(x): return bind(P["sign"], x)
+def maximum(x, y): return bind(P["maximum"], x, y)
+def minimum(x, y): return bind(P["minimum"], x, y)
+def stop_gradient(x): return bind(P["stop_gradient"], x)
+def square(x): return mul(x, x)
+def logical_and(x, y): return bind(P["logical_and"], x, y)
+def logical_or(x, y): return bind(P["logical_or"], x, y)
+def logical_not(x): return bind(P["logical_not"], x)
+
+
+def _float_inputs(x, y):
+    """Division and non-integer powers of integer tensors give float64, as in NumPy."""
+    x, y = as_input(x, y if isinstance(y, Tensor) else None), as_input(y, x if isinstance(x, Tensor) else None)
+    if x.dtype.kind in "biu" and y.dtype.kind in "biu":
+        x, y = cast(x, np.float64), cast(y, np.float64)
+    return x, y
+
+
+def div(x, y):
+    return bind(P["div"], *_float_inputs(x, y))
+
+
+def pow(x, y):
+    xt = as_input(x, y if isinstance(y, Tensor) else None)
+    return bind(P["pow"], xt, as_input(y, xt))
+
+
+def cast(x, dtype):
+    x = _t(x)
+    dtype = np.dtype(dtype)
+    if x.dtype == dtype:
+        return x
+    return bind(P["cast"], x, dtype=dtype)
+
+
+astype = cast
+
+
+def where(cond, x, y):
+    return bind(P["where"], cond, x, y)
+
+
+def clip(x, a_min=None, a_max=None):
+    """Gradient 1 inside [a_min, a_max] (bounds included), 0 outside, as torch.clamp."""
+    x = _t(x)
+    if a_min is not None:
+        x = where(lt(x, a_min), a_min, x)
+    if a_max is not None:
+        x = where(gt(x, a_max), a_max, x)
+    return x
+
+
+def lt(x, y): return bind(P["lt"], x, y)
+def le(x, y): return bind(P["le"], x, y)
+def gt(x, y): return bind(P["gt"], x, y)
+def ge(x, y): return bind(P["ge"], x, y)
+def eq(x, y): return bind(P["eq"], x, y)
+def ne(x, y): return bind(P["ne"], x, y)
+
+
+# ----------------------------------------------------------------------------- reductions
+def normalize_axes(axis, ndim, op="reduction"):
+    if axis is None:
+        return tuple(range(ndim))
+    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    out = []
+    for a in axes:
+        a = int(a)
+        if not -ndim <= a < builtins.max(ndim, 1) or (ndim == 0 and a not in (0, -1)):
+            raise ShapeError(f"{op}: axis {a} is out of bounds for a tensor of dimension {ndim} "
+                             f"at {where_str()}")
+        out.append(a % ndim if ndim else 0)
+    if len(set(out)) != len(out):
+        raise ShapeError(f"{op}: repeated axis in {axis} at {where_str()}")
+    return tuple(sorted(out)) if ndim else ()
+
+
+def sum(x, axis=None, keepdims=False):
+    x = _t(x)
+    return bind(P["reduce_sum"], x, axes=normalize_axes(axis, x.ndim, "sum"), keepdims=bool(keepdims))
+
+
+def max(x, axis=None, keepdims=False):
+    x = _t(x)
+    axes = normalize_axes(axis, x.ndim, "max")
+    if x.size == 0 and builtins.any(x.shape[a] == 0 for a in axes) or (x.size == 0 and not axes):
+        raise ShapeError(f"max: zero-size reduction over axes {axes} of a tensor of shape {x.shape} "
+                         f"has no identity at {where_str()}")
+    return bind(P["reduce_max"], x, axes=axes, keepdims=bool(keepdims))
+
+
+def min(x, axis=None, keepdims=False):
+    return neg(max(neg(x), axis, keepdims))
+
+
+def mean(x, axis=None, keepdims=False):
+    x = _t(x)
+    axes = normalize_axes(axis, x.ndim, "mean")
+    n = int(np.prod([x.shape[a] for a in axes], dtype=np.int64))
+    s = sum(x if x.dtype.kind in "fc" else cast(x, np.float64), axes, keepdims)
+    return div(s, n) if n else mul(s, np.nan)
+
+
+def keep_axes(g, axes, keepdims):
+    """Reinsert the reduced axes of a reduction's gradient as length-1 axes."""
+    if keepdims or not axes:
+        return g
+    shape = list(g.shape)
+    for a in axes:
+        shape.insert(a, 1)
+    return reshape(g, tuple(shape))
+
+
+def max_vjp(g, out, x, axes, keepdims):
+    """Ties share the gradient equally (as torch.amax)."""
+    g, out = keep_axes(g, axes, keepdims), keep_axes(out, axes, keepdims)
+    mask = cast(eq(x, out), x.dtype)
+    return mask * (g / sum(mask, axes, keepdims=True))
+
+
+def logsumexp(x, axis=None, keepdims=False):
+    x = _t(x)
+    axes = normalize_axes(axis, x.ndim, "logsumexp")
+    m = stop_gradient(max(x, axes, keepdims=True))
+    m = where(eq(abs(m), np.inf), 0, m)
+    r = log(sum(exp(x - m), axes, keepdims=True)) + m
+    return r if keepdims else reshape(r, tuple(d for i, d in enumerate(r.shape) if i not in axes))
+
+
+def softmax(x, axis=-1):
+    x = _t(x)
+    e = exp(x - stop_gradient(max(x, axis, keepdims=True)))
+    return e / sum(e, axis, keepdims=True)
+
+
+def log_softmax(x, axis=-1):
+    return x - logsumexp(x, axis, keepdims=True)
+
+
+# ----------------------------------------------------------------------------- shapes
+def _shape_arg(shape):
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        shape = tuple(shape[0])
+    return tuple(int(s) for s in shape)
+
+
+def reshape(x, *shape):
+    x = _t(x)
+    shape = _shape_arg(shape)
+    if shape.count(-1) == 1:
+        known = int(np.prod([s for s in shape if s != -1], dtype=np.int64))
+        if known == 0 or x.size % known:
+            raise ShapeError(f"reshape: cannot reshape {x.shape} (size {x.size}) into {shape} "
+                             f"at {where_str()}")
+        shape = tuple(x.size // known if s == -1 else s for s in shape)
+    if shape == x.shape:
+        return x
+    return bind(P["reshape"], x, shape=shape)
+
+
+def transpose(x, *axes):
+    x = _t(x)
+    axes = _shape_arg(axes) if axes and axes != (None,) else tuple(reversed(range(x.ndim)))
+    if sorted(a % builtins.max(x.ndim, 1) for a in axes) != list(range(x.ndim)):
+        raise ShapeError(f"transpose: axes {axes} are not a permutation for shape {x.shape} "
+                         f"at {where_str()}")
+    axes = tuple(a % x.ndim for a in axes)
+    if axes == tuple(range(x.ndim)):
+        return x
+    return bind(P["transpose"], x, axes=axes)
+
+
+def swapaxes(x, a, b):
+    x = _t(x)
+    axes = list(range(x.ndim))
+    axes[a], axes[b] = axes[b], axes[a]
+    return transpose(x, tuple(axes))
+
+
+def swap_last(x):
+    return swapaxes(x, -1, -2)
+
+
+def broadcast_to(x, shape):
+    x = _t(x)
+    shape = tuple(int(s) for s in shape)
+    if x.shape == shape:
+        return x
+    return bind(P["broadcast_to"], x, shape=shape)
+
+
+def squeeze(x, axis=None):
+    x = _t(x)
+    if axis is None:
+        axes = tuple(i for i, d in enumerate(x.shape) if d == 1)
+    else:
+        axes = normalize_axes(axis, x.ndim, "squeeze")
+        bad = [a for a in axes if x.shape[a] != 1]
+        if bad:
+            raise ShapeError(f"squeeze: axis {bad[0]} of shape {x.shape} has size {x.shape[bad[0]]}, "
+                             f"not 1, at {where_str()}")
+    return reshape(x, tuple(d for i, d in enumerate(x.shape) if i not in axes))
+
+
+def expand_dims(x, axis):
+    x = _t(x)
+    axes = (axis,) if isinstance(axis, int) else tuple(axis)
+    n = x.ndim + len(axes)
+    axes = normalize_axes(axes, n, "expand_dims")
+    shape, it = [], iter(x.shape)
+    for i in range(n):
+        shape.append(1 if i in axes else next(it))
+    return reshape(x, tuple(shape))
+
+
+def concatenate(tensors, axis=0):
+    ts = [_t(t) for t in tensors]
+    if not ts:
+        raise ValueError("concatenate: need at least one tensor")
+    nd = ts[0].ndim
+    if nd == 0:
+        raise ShapeError(f"concatenate: zero-dimensional tensors cannot be concatenated at {where_str()}")
+    ax = normalize_axes(axis, nd, "concatenate")[0]
+    for t in ts[1:]:
+        if t.ndim != nd or builtins.any(a != b for i, (a, b) in enumerate(zip(t.shape, ts[0].shape)) if i != ax):
+            raise ShapeError("concatenate: shapes " + ", ".join(str(t.shape) for t in ts)
+                             + f" differ outside axis {ax} at {where_str()}")
+    if len(ts) == 1:
+        return ts[0]
+    return bind(P["concatenate"], *ts, axis=ax)
+
+
+def concat_vjp(g, xs, axis, i):
+    start = builtins.sum(x.shape[axis] for x in xs[:i])
+    idx = [slice(None)] * g.ndim
+    idx[axis] = slice(start, start + xs[i].shape[axis])
+    return getitem(g, tuple(idx))
+
+
+def stack(tensors, axis=0):
+    ts = [_t(t) for t in tensors]
+    if not ts:
+        raise ValueError("stack: need at least one tensor")
+    shapes = {t.shape for t in ts}
+    if len(shapes) > 1:
+        raise ShapeError("stack: all tensors must have the same shape, got "
+                         + ", ".join(str(t.shape) for t in ts) + f" at {where_str()}")
+    ax = normalize_axes(axis, ts[0].ndim + 1, "stack")[0]
+    return concatenate([expand_dims(t, ax) for t in ts], ax)
+
+
+# ----------------------------------------------------------------------------- matmul
+def matmul(a, b):
+    a, b = _t(a), _t(b)
+    if a.ndim == 0 or b.ndim == 0:
+        raise ShapeError(f"matmul: both operands need at least 1 dimension, got shapes {a.shape} and "
+                         f"{b.shape} at {where_str()}")
+    a2 = reshape(a, (1,) + a.shape) if a.ndim == 1 else a
+    b2 = reshape(b, b.shape + (1,)) if b.ndim == 1 else b
+    if a2.shape[-1] != b2.shape[-2]:
+        raise ShapeError(f"matmul: shapes {a.shape} and {b.shape} are not aligned "
+                         f"({a2.shape[-1]} != {b2.shape[-2]}) at {where_str()}")
+    out = bind(P["matmul"], a2, b2)
+    if a.ndim == 1 or b.ndim == 1:
+        shape = out.shape[:-2] + ((out.shape[-2],) if a.ndim > 1 else ()) + \
+            ((out.shape[-1],) if b.ndim > 1 else ())
+        out = reshape(out, shape)
+    return out
+
+
+def dot(a, b):
+    a, b = _t(a), _t(b)
+    if a.ndim == 0 or b.ndim == 0:
+        return mul(a, b)
+    if a.ndim > 2 or b.ndim > 2:
+        raise ShapeError(f"dot: only 1-D and 2-D operands are supported (got {a.shape} and {b.shape}); "
+                         f"use matmul at {where_str()}")
+    return matmul(a, b)
+
+
+# ----------------------------------------------------------------------------- indexing
+def _normalize_index(x, key):
+    """Index spec: a tuple of ('slice', start, stop, step) | ('int', i) | ('new',) | ('array', k)."""
+    if not isinstance(key, tuple):
+        key = (key,)
+    arrays, spec = [], []
+    n_real = builtins.sum(1 for k in key if k is not None and k is not Ellipsis
+                          and not (_is_bool_index(k)))
+    n_real += builtins.sum(_t_ndim(k) for k in key if _is_bool_index(k))
+    if builtins.sum(1 for k in key if k is Ellipsis) > 1:
+        raise IndexError("getitem: an index can only have a single ellipsis ('...')")
+    if n_real > x.ndim:
+        raise IndexError(f"getitem: too many indices for a tensor of shape {x.shape} at {where_str()}")
+    dim = 0
+    for k in key:
+        if k is Ellipsis:
+            for _ in range(x.ndim - n_real):
+                spec.append(("slice", 0, x.shape[dim], 1))
+                dim += 1
+        elif k is None:
+            spec.append(("new",))
+        elif isinstance(k, slice):
+            spec.append(("slice",) + k.indices(x.shape[dim]))
+            dim += 1
+        elif isinstance(k, (int, np.integer)) and not isinstance(k, bool):
+            n = x.shape[dim]
+            if not -n <= k < n:
+                raise IndexError(f"getitem: index {k} is out of bounds for axis {dim} with size {n} "
+                                 f"at {where_str()}")
+            spec.append(("int", int(k) % n))
+            dim += 1
+        else:
+            if _is_bool_index(k):
+                kt = k if isinstance(k, Tensor) else Tensor(np.asarray(k))
+                if kt._traced and STATE.trace_depth:
+                    raise TraceError(f"getitem: a boolean mask computed from traced values gives a "
+                                     f"data-dependent shape, which cannot be compiled, at {where_str()}; "
+                                     f"use jg.where instead")
+                mask = kt.data
+                if mask.shape != x.shape[dim:dim + mask.ndim]:
+                    raise IndexError(f"getitem: boolean index of shape {mask.shape} does not match "
+                                     f"shape {x.shape[dim:dim + mask.ndim]} at axis {dim} at {where_str()}")
+                for nz in np.nonzero(mask):
+                    spec.append(("array", len(arrays)))
+                    arrays.append(Tensor(nz))
+                    dim += 1
+                continue
+            kt = k if isinstance(k, Tensor) else Tensor(np.asarray(k))
+            if kt.dtype.kind not in "iu":
+                raise IndexError(f"getitem: index arrays must be integers or booleans, got dtype "
+                                 f"{kt.dtype} at {where_str()}")
+            if not kt._traced:
+                n = x.shape[dim]
+                if kt.size and (kt.data.max() >= n or kt.data.min() < -n):
+                    raise IndexError(f"getitem: index out of bounds for axis {dim} with size {n} "
+                                     f"at {where_str()}")
+                kt = Tensor(np.where(kt.data < 0, kt.data + n, kt.data).astype(np.int64))
+            spec.append(("array", len(arrays)))
+            arrays.append(kt)
+            dim += 1
+    for d in range(dim, x.ndim):
+        spec.append(("slice", 0, x.shape[d], 1))
+    return tuple(spec), arrays
+
+
+def _is_bool_index(k):
+    if isinstance(k, Tensor):
+        return k.dtype == np.bool_
+    if isinstance(k, (list, np.ndarray)):
+        return np.asarray(k).dtype == np.bool_
+    return False
+
+
+def _t_ndim(k):
+    return k.ndim if isinstance(k, Tensor) else np.asarray(k).ndim
+
+
+def getitem(x, key):
+    x = _t(x)
+    spec, arrays = _normalize_index(x, key)
+    if not arrays and builtins.all(e == ("slice", 0, d, 1) for e, d in zip(spec, x.shape)) \
+            and len(spec) == x.ndim:
+        return x
+    return bind(P["getitem"], x, *arrays, index=spec)
+
+
+def getitem_spec(x, arrays, index):
+    return bind(P["getitem"], x, *arrays, index=index)
+
+
+def index_add(g, *arrays, index, shape):
+    return bind(P["index_add"], g, *arrays, index=index, shape=tuple(shape))
+
+
+# ----------------------------------------------------------------------------- Tensor methods
+def _rev(fn):
+    return lambda self, other: fn(other, self)
+
+
+def _setitem(self, key, value):
+    if self._requires_grad or self.grad_fn is not None or self._traced:
+        raise RuntimeError(f"in-place assignment t[...] = v on a tensor that is recorded (shape {self.shape}) "
+                           f"is not supported, at {where_str()}; build a new tensor with jg.where or "
+                           f"jg.concatenate")
+    self.data[key] = np.asarray(value)
+
+
+_METHODS = {
+    "__add__": add, "__radd__": _rev(add), "__sub__": sub, "__rsub__": _rev(sub),
+    "__mul__": mul, "__rmul__": _rev(mul), "__truediv__": div, "__rtruediv__": _rev(div),
+    "__pow__": pow, "__rpow__": _rev(pow), "__matmul__": matmul, "__rmatmul__": _rev(matmul),
+    "__neg__": neg, "__pos__": lambda self: self, "__abs__": abs,
+    "__lt__": lt, "__le__": le, "__gt__": gt, "__ge__": ge, "__eq__": eq, "__ne__": ne,
+    "__and__": logical_and, "__or__": logical_or, "__invert__": logical_not,
+    "__getitem__": getitem, "__setitem__": _setitem,
+    "sum": sum, "mean": mean, "max": max, "min": min, "logsumexp": logsumexp,
+    "softmax": softmax, "log_softmax": log_softmax,
+    "reshape": reshape, "transpose": transpose, "swapaxes": swapaxes, "squeeze": squeeze,
+    "expand_dims": expand_dims, "broadcast_to": broadcast_to, "astype": astype,
+    "flatten": lambda self: reshape(self, (-1,)), "clip": clip, "matmul": matmul, "dot": dot,
+    "exp": exp, "log": log, "log1p": log1p, "expm1": expm1, "sqrt": sqrt, "square": square,
+    "abs": abs, "sin": sin, "cos": cos, "tanh": tanh, "sigmoid": sigmoid, "relu": relu,
+    "softplus": softplus, "sign": sign, "pow": pow, "maximum": maximum, "minimum": minimum,
+}
+for _n, _f in _METHODS.items():
+    setattr(Tensor, _n, _f)
+Tensor.__hash__ = lambda self: id(self)
+
+UFUNCS = {
+    "add": add, "subtract": sub, "multiply": mul, "true_divide": div, "divide": div,
+    "negative": neg, "power": pow, "exp": exp, "log": log, "log1p": log1p, "expm1": expm1,
+    "sqrt": sqrt, "square": square, "sin": sin, "cos": cos, "tanh": tanh, "absolute": abs,
+    "maximum": maximum, "minimum": minimum, "less": lt, "less_equal": le, "greater": gt,
+    "greater_equal": ge, "equal": eq, "not_equal": ne, "matmul": matmul, "sign": sign,
+    "logical_and": logical_and, "logical_or": logical_or, "logical_not": logical_not,
+}

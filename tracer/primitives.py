@@ -1,0 +1,212 @@
+"""The primitive table: one row per primitive, everything the system needs to know about it.
+
+Each row gives the eager NumPy implementation, a shape check (clear errors before NumPy's),
+the VJP rule per input written with tensor ops (so backward passes are themselves recorded:
+higher order for free, and the compiler sees them as ordinary ops), and, for elementwise
+primitives, the scalar expression the code generator emits. Rules receive
+`(g, out, *inputs, **params)`; `out` is the primitive's result with its graph attached. The
+backward engine un-broadcasts gradients, so rules ignore broadcasting. Composite ops (softmax,
+mean, logsumexp, ...) live in `tracer.ops` and need no rules.
+
+Scalar expression vocabulary (what a backend must provide): arithmetic and comparison
+operators, and the functions exp log log1p expm1 sqrt sin cos tanh sigmoid softplus relu abs
+sign pow maximum minimum where cast.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from .tensor import ShapeError
+
+
+@dataclass(frozen=True, eq=False)
+class Prim:
+    name: str
+    impl: Callable
+    vjp: object = None          # tuple of per-input rules (None: not differentiable there),
+                                # or a function argnum -> rule for variadic primitives
+    kind: str = "elementwise"   # elementwise | reduce | view | index | matmul | concat
+    expr: str | None = None     # elementwise only: scalar expression over {0}, {1}, ...
+    check: Callable = lambda datas, params: None
+    backward_name: str = ""
+
+    def rule(self, i):
+        return self.vjp(i) if callable(self.vjp) else self.vjp[i]
+
+    def __repr__(self):
+        return f"Prim({self.name})"
+
+
+PRIMS: dict[str, Prim] = {}
+
+
+def _camel(name):
+    return "".join(p.capitalize() for p in name.split("_"))
+
+
+def defprim(name, impl, vjp=None, kind="elementwise", expr=None, check=None, backward=None):
+    if check is None and kind == "elementwise":
+        check = _check_broadcast
+    p = Prim(name, impl, vjp, kind, expr, check or (lambda d, p: None),
+             backward or _camel(name) + "Backward")
+    PRIMS[name] = p
+    return p
+
+
+def _check_broadcast(datas, params):
+    if len(datas) > 1:
+        try:
+            np.broadcast_shapes(*(d.shape for d in datas))
+        except ValueError:
+            raise ShapeError("operands could not be broadcast together with shapes "
+                             + " and ".join(str(d.shape) for d in datas)) from None
+
+
+def _check_matmul(datas, params):
+    a, b = datas
+    if a.ndim < 2 or b.ndim < 2 or a.shape[-1] != b.shape[-2]:
+        raise ShapeError(f"shapes {a.shape} and {b.shape} are not aligned for matmul "
+                         f"({a.shape[-1] if a.ndim else '-'} != {b.shape[-2] if b.ndim > 1 else '-'})")
+    try:
+        np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+    except ValueError:
+        raise ShapeError(f"batch dimensions of {a.shape} and {b.shape} do not broadcast") from None
+
+
+def _check_reshape(datas, params):
+    if int(np.prod(params["shape"], dtype=np.int64)) != datas[0].size:
+        raise ShapeError(f"cannot reshape {datas[0].shape} (size {datas[0].size}) into {params['shape']}")
+
+
+def _check_broadcast_to(datas, params):
+    try:
+        if np.broadcast_shapes(datas[0].shape, params["shape"]) != tuple(params["shape"]):
+            raise ValueError
+    except ValueError:
+        raise ShapeError(f"cannot broadcast {datas[0].shape} to {params['shape']}") from None
+
+
+def index_key(index, arrays):
+    """NumPy indexing key from a normalised index spec (see ops.getitem) and index arrays."""
+    key = []
+    for entry in index:
+        tag = entry[0]
+        if tag == "slice":
+            key.append(slice(entry[1], entry[2], entry[3]))
+        elif tag == "int":
+            key.append(entry[1])
+        elif tag == "new":
+            key.append(None)
+        else:
+            key.append(arrays[entry[1]])
+    return tuple(key)
+
+
+def _index_add(g, *arrays, index, shape):
+    z = np.zeros(shape, dtype=g.dtype)
+    np.add.at(z, index_key(index, arrays), g)
+    return z
+
+
+def _cast(x, dtype):
+    return x.astype(dtype, copy=False)
+
+
+def _sigmoid(x):
+    # exp of a non-positive number only: no overflow either side
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
+
+
+def _softplus(x):
+    return (np.maximum(x, 0) + np.log1p(np.exp(-np.abs(x)))).astype(x.dtype, copy=False)
+
+
+def _reduce_max(x, axes, keepdims):
+    return np.max(x, axis=axes, keepdims=keepdims)
+
+
+# ruff: noqa: E731  (the table below is one lambda per rule, as in HIPS autograd)
+# T is tracer.ops, imported at the bottom: rules are called long after import.
+# ------------------------------------------------------------------- elementwise, unary
+defprim("neg", np.negative, (lambda g, out, x: -g,), expr="(-{0})")
+defprim("exp", np.exp, (lambda g, out, x: g * out,), expr="exp({0})")
+defprim("log", np.log, (lambda g, out, x: g / x,), expr="log({0})")
+defprim("log1p", np.log1p, (lambda g, out, x: g / (1 + x),), expr="log1p({0})")
+defprim("expm1", np.expm1, (lambda g, out, x: g * (out + 1),), expr="expm1({0})")
+defprim("sqrt", np.sqrt, (lambda g, out, x: g * 0.5 / out,), expr="sqrt({0})")
+defprim("sin", np.sin, (lambda g, out, x: g * T.cos(x),), expr="sin({0})")
+defprim("cos", np.cos, (lambda g, out, x: -g * T.sin(x),), expr="cos({0})")
+defprim("tanh", np.tanh, (lambda g, out, x: g * (1 - out * out),), expr="tanh({0})")
+defprim("sigmoid", _sigmoid, (lambda g, out, x: g * out * (1 - out),), expr="sigmoid({0})")
+defprim("softplus", _softplus, (lambda g, out, x: g * T.sigmoid(x),), expr="softplus({0})")
+defprim("relu", lambda x: np.maximum(x, 0).astype(x.dtype, copy=False),
+        (lambda g, out, x: T.where(x > 0, g, 0),), expr="relu({0})")
+defprim("abs", np.abs, (lambda g, out, x: g * T.sign(x),), expr="abs({0})")
+defprim("sign", np.sign, (lambda g, out, x: None,), expr="sign({0})")
+defprim("stop_gradient", lambda x: x, None, expr="{0}", backward="StopGradient")
+defprim("cast", _cast, (lambda g, out, x, dtype: T.cast(g, x.dtype) if x.dtype.kind in "fc" else None,),
+        expr="cast({0})", backward="ToCopyBackward")
+# ------------------------------------------------------------------- elementwise, binary
+defprim("add", np.add, (lambda g, out, x, y: g, lambda g, out, x, y: g), expr="({0} + {1})")
+defprim("sub", np.subtract, (lambda g, out, x, y: g, lambda g, out, x, y: -g), expr="({0} - {1})")
+defprim("mul", np.multiply, (lambda g, out, x, y: g * y, lambda g, out, x, y: g * x),
+        expr="({0} * {1})")
+defprim("div", np.true_divide, (lambda g, out, x, y: g / y, lambda g, out, x, y: -g * out / y),
+        expr="({0} / {1})")
+defprim("pow", np.power,
+        (lambda g, out, x, y: g * y * x ** (y - 1),
+         lambda g, out, x, y: T.where(x > 0, g * out * T.log(T.where(x > 0, x, 1)), 0)),
+        expr="pow({0}, {1})")
+defprim("maximum", np.maximum,
+        (lambda g, out, x, y: T.where(x > y, g, T.where(x == y, g * 0.5, 0)),
+         lambda g, out, x, y: T.where(y > x, g, T.where(x == y, g * 0.5, 0))),
+        expr="maximum({0}, {1})")
+defprim("minimum", np.minimum,
+        (lambda g, out, x, y: T.where(x < y, g, T.where(x == y, g * 0.5, 0)),
+         lambda g, out, x, y: T.where(y < x, g, T.where(x == y, g * 0.5, 0))),
+        expr="minimum({0}, {1})")
+for _name, _ufunc, _op in [("lt", np.less, "<"), ("le", np.less_equal, "<="), ("gt", np.greater, ">"),
+                           ("ge", np.greater_equal, ">="), ("eq", np.equal, "=="),
+                           ("ne", np.not_equal, "!=")]:
+    defprim(_name, _ufunc, None, expr=f"({{0}} {_op} {{1}})")
+defprim("logical_and", np.logical_and, None, expr="({0} and {1})")
+defprim("logical_or", np.logical_or, None, expr="({0} or {1})")
+defprim("logical_not", np.logical_not, None, expr="(not {0})")
+defprim("where", np.where,
+        (None, lambda g, out, c, x, y: T.where(c, g, 0), lambda g, out, c, x, y: T.where(c, 0, g)),
+        expr="where({0}, {1}, {2})")
+# ------------------------------------------------------------------- reductions
+defprim("reduce_sum", lambda x, axes, keepdims: np.sum(x, axis=axes, keepdims=keepdims),
+        (lambda g, out, x, axes, keepdims: T.broadcast_to(T.keep_axes(g, axes, keepdims), x.shape),),
+        kind="reduce", backward="SumBackward")
+defprim("reduce_max", _reduce_max,
+        (lambda g, out, x, axes, keepdims: T.max_vjp(g, out, x, axes, keepdims),),
+        kind="reduce", backward="MaxBackward")
+# ------------------------------------------------------------------- shape and views
+defprim("reshape", lambda x, shape: np.reshape(x, shape),
+        (lambda g, out, x, shape: T.reshape(g, x.shape),), kind="view", check=_check_reshape,
+        backward="ViewBackward")
+defprim("transpose", lambda x, axes: np.transpose(x, axes),
+        (lambda g, out, x, axes: T.transpose(g, tuple(np.argsort(axes))),), kind="view",
+        backward="PermuteBackward")
+defprim("broadcast_to", lambda x, shape: np.broadcast_to(x, shape),
+        (lambda g, out, x, shape: g,), kind="view", check=_check_broadcast_to,
+        backward="ExpandBackward")
+defprim("getitem", lambda x, *arrays, index: x[index_key(index, arrays)],
+        lambda i: (lambda g, out, x, *arrays, index: T.index_add(g, *arrays, index=index, shape=x.shape))
+        if i == 0 else None, kind="index", backward="IndexBackward")
+defprim("index_add", _index_add,
+        lambda i: (lambda g, out, x, *arrays, index, shape: T.getitem_spec(g, arrays, index))
+        if i == 0 else None, kind="index", backward="IndexAddBackward")
+defprim("concatenate", lambda *xs, axis: np.concatenate(xs, axis=axis),
+        lambda i: (lambda g, out, *xs, axis: T.concat_vjp(g, xs, axis, i)), kind="concat",
+        backward="CatBackward")
+defprim("matmul", np.matmul,
+        (lambda g, out, a, b: T.matmul(g, T.swap_last(b)), lambda g, out, a, b: T.matmul(T.swap_last(a), g)),
+        kind="matmul", check=_check_matmul, backward="MmBackward")
+
+from . import ops as T  # noqa: E402
