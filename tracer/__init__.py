@@ -1,7 +1,7 @@
 """Recording and reverse mode; no code generation (imports never reach `codegen`)."""
 from .tensor import (STATE, AnomalyError, Node, AccumulateGrad, ShapeError, Tensor, TraceError,
-                     enable_grad, is_grad_enabled, no_grad, set_grad_enabled, bind)
+                     enable_grad, is_grad_enabled, no_grad, set_grad_enabled, bind, tracing)
 from .primitives import PRIMS, Prim
 from . import ops
 from .engine import backward, grad, sweep
-from .program import Program, Eqn, Var, Literal, make_program
+from .program import Program, Eqn, Var, Literal, make_program, trace_value_and_grad

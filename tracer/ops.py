@@ -75,7 +75,9 @@ astype = cast
 
 
 def where(cond, x, y):
-    return bind(P["where"], cond, x, y)
+    """Python scalars take the dtype of the other branch (NumPy's weak scalars)."""
+    other = x if isinstance(x, Tensor) else y if isinstance(y, Tensor) else None
+    return bind(P["where"], cond, as_input(x, other), as_input(y, other))
 
 
 def clip(x, a_min=None, a_max=None):

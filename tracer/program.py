@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from .tensor import Tensor
+from .tensor import Tensor, tracing
 
 
 @dataclass(eq=False)
@@ -147,3 +147,21 @@ def make_program(inputs, outputs, literal_max_size=1):
         visit(t)
         outvars.append(env[key_of(t)])
     return Program(invars, constvars, const_sources, eqns, outvars)
+
+
+def trace_value_and_grad(f, *arrays):
+    """Program computing [f(*arrays), d f / d each float array], the way jit_grad traces.
+
+    A small entry point for codegen tests; `jitgrad.jit` adds pytrees, captured tensors, aux."""
+    from .engine import grad
+    xs = [Tensor(np.asarray(a)) for a in arrays]
+    wrt = [x for x in xs if x.dtype.kind == "f"]
+    for x in xs:
+        x._traced = True
+        if x.dtype.kind == "f":
+            x.requires_grad = True
+    with tracing():
+        y = f(*xs)
+        grads = grad(y, wrt, create_graph=True, allow_unused=True) if wrt else ()
+        grads = [g if g is not None else Tensor(np.zeros(x.shape, x.dtype)) for g, x in zip(grads, wrt)]
+    return make_program(xs, [y, *grads])

@@ -105,6 +105,18 @@ def is_grad_enabled():
     return STATE.grad_enabled
 
 
+class tracing:
+    """While open, ops on tensors marked traced are recorded even without grad (jit_grad)."""
+
+    def __enter__(self):
+        STATE.trace_depth += 1
+        return self
+
+    def __exit__(self, *exc):
+        STATE.trace_depth -= 1
+        return False
+
+
 # ----------------------------------------------------------------------------- nodes
 class Node:
     """A recorded primitive application; also the PyTorch-style `grad_fn`."""
@@ -140,7 +152,8 @@ class Node:
 
     def vjp(self, grads, needed):
         """Input cotangents (None where not needed or not differentiable)."""
-        out = Tensor(self.out_data, _node=self)
+        out = Tensor(self.out_data, _node=self, _traced=self.trace_inputs is not None
+                     and any(t._traced for t in self.trace_inputs))
         res = []
         for i, need in enumerate(needed):
             rule = self.prim.rule(i) if need else None
@@ -199,7 +212,7 @@ class Tensor:
                  "_is_user_tensor", "__weakref__")
     __array_priority__ = 1000
 
-    def __init__(self, data, requires_grad=False, _node=None, _out_idx=0, _user=True):
+    def __init__(self, data, requires_grad=False, _node=None, _out_idx=0, _user=True, _traced=False):
         self.data = data if isinstance(data, np.ndarray) else np.asarray(data)
         self.grad_fn = None
         self._value_node = None
@@ -214,7 +227,7 @@ class Tensor:
         self._hooks = None
         self._acc_ref = None
         self._tape_ids = frozenset()
-        self._traced = _node is not None and _node.trace_inputs is not None
+        self._traced = _traced
         self._retains_grad = False
         self._is_user_tensor = _user
         if _node is not None:
@@ -459,16 +472,19 @@ def bind(prim, *args, **params):
         out = np.asarray(out)
     if STATE.anomaly:
         _check_anomaly(prim.name, out, "forward")
-    traced = STATE.trace_depth > 0 and any(t._traced for t in ins)
+    # while tracing, every op is recorded (constants stay symbolic: no folded 4M-element
+    # arrays of ones); `_traced` marks values that depend on the traced inputs
+    recording = STATE.trace_depth > 0
+    traced = recording and any(t._traced for t in ins)
     requires_grad = tape_ids = False
     if STATE.grad_enabled:
         differentiable = prim.vjp is not None and out.dtype.kind in "fc"
         requires_grad = differentiable and any(t._requires_grad for t in ins)
         tape_ids = _tape_ids(ins) if (differentiable and STATE.tapes) else frozenset()
-    if not (requires_grad or tape_ids or traced):
+    if not (requires_grad or tape_ids or recording):
         return Tensor(out, _user=False)
-    node = Node(prim, params, ins, out, bool(requires_grad), tape_ids or frozenset(), traced)
-    return Tensor(out, _node=node)
+    node = Node(prim, params, ins, out, bool(requires_grad), tape_ids or frozenset(), recording)
+    return Tensor(out, _node=node, _traced=traced)
 
 
 def _tape_ids(ins):
