@@ -177,6 +177,8 @@ def sweep(outputs, grad_outputs, targets=None, *, create_graph=False, retain_gra
             if not create_graph:
                 g = Tensor(g.data)
             v._grad = g if v._grad is None else (v._grad + g if create_graph else Tensor(v._grad.data + g.data))
+        for key in [k for k in buf if k in target_edges]:  # targets whose node this sweep skips
+            finish(key, buf.pop(key), None)
     if not retain_graph:
         for n in touched:
             n.release()

@@ -1,0 +1,21 @@
+"""jitgrad: PyTorch/TensorFlow-style autodiff for NumPy users, compiled with Numba.
+
+    import jitgrad as jg
+    x = jg.tensor([1.0, 2.0], requires_grad=True)
+    (x ** 2).sum().backward(); x.grad
+"""
+from tracer import (AnomalyError, ShapeError, Tensor, TraceError, enable_grad, is_grad_enabled,
+                    no_grad, set_grad_enabled)
+from tracer.ops import (abs, add, broadcast_to, clip, concatenate, cos, div, dot, exp, expand_dims,
+                        expm1, log, log1p, log_softmax, logsumexp, matmul, max, maximum, mean, min,
+                        minimum, mul, neg, pow, relu, reshape, sigmoid, sign, sin, softmax, softplus,
+                        sqrt, square, squeeze, stack, stop_gradient, sub, sum, swapaxes, tanh,
+                        transpose, where)
+
+from . import config
+from .autodiff import Function, GradientTape, backward, grad, value_and_grad
+from .creation import (arange, as_tensor, eye, full, linspace, ones, ones_like, rand, randn, tensor,
+                       zeros, zeros_like)
+
+__version__ = "0.1.0"
+float32, float64, int32, int64, bool_ = "float32", "float64", "int32", "int64", "bool"

@@ -1,0 +1,79 @@
+"""Making tensors: copies, wrappers and factories (NumPy's dtype rules)."""
+import numpy as np
+
+from tracer import Tensor
+
+
+def _dtype(dtype):
+    return None if dtype is None else np.dtype(dtype)
+
+
+def tensor(data, dtype=None, requires_grad=False):
+    """Copies `data`; a Tensor argument is copied and detached (as torch.tensor)."""
+    if isinstance(data, Tensor):
+        data = data.detach().data
+    elif isinstance(data, (list, tuple)) and any(isinstance(d, Tensor) for d in np.ravel(np.array(data, dtype=object))):
+        data = np.array([d.data if isinstance(d, Tensor) else d for d in data])
+    arr = np.array(data, dtype=_dtype(dtype), copy=True)
+    return Tensor(arr, requires_grad=requires_grad)
+
+
+def as_tensor(data, dtype=None):
+    """Wraps without copying where possible (same dtype, already an ndarray)."""
+    if isinstance(data, Tensor):
+        return data if dtype is None or data.dtype == np.dtype(dtype) else data.astype(dtype)
+    return Tensor(np.asarray(data, dtype=_dtype(dtype)))
+
+
+def _shape(shape):
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        return tuple(shape[0])
+    return tuple(shape)
+
+
+def zeros(*shape, dtype=np.float32, requires_grad=False):
+    return Tensor(np.zeros(_shape(shape), dtype=dtype), requires_grad=requires_grad)
+
+
+def ones(*shape, dtype=np.float32, requires_grad=False):
+    return Tensor(np.ones(_shape(shape), dtype=dtype), requires_grad=requires_grad)
+
+
+def full(shape, fill_value, dtype=None, requires_grad=False):
+    shape = (shape,) if isinstance(shape, int) else tuple(shape)
+    return Tensor(np.full(shape, fill_value, dtype=dtype), requires_grad=requires_grad)
+
+
+def zeros_like(t, dtype=None, requires_grad=False):
+    return Tensor(np.zeros(np.shape(getattr(t, "data", t)), dtype=dtype or _dt(t)), requires_grad=requires_grad)
+
+
+def ones_like(t, dtype=None, requires_grad=False):
+    return Tensor(np.ones(np.shape(getattr(t, "data", t)), dtype=dtype or _dt(t)), requires_grad=requires_grad)
+
+
+def _dt(t):
+    return getattr(t, "dtype", None) or np.asarray(t).dtype
+
+
+def arange(start, stop=None, step=1, dtype=None, requires_grad=False):
+    arr = np.arange(start, stop, step, dtype=dtype) if stop is not None else np.arange(start, dtype=dtype)
+    return Tensor(arr, requires_grad=requires_grad)
+
+
+def linspace(start, stop, num=50, dtype=np.float32, requires_grad=False):
+    return Tensor(np.linspace(start, stop, num, dtype=dtype), requires_grad=requires_grad)
+
+
+def eye(n, m=None, dtype=np.float32, requires_grad=False):
+    return Tensor(np.eye(n, m, dtype=dtype), requires_grad=requires_grad)
+
+
+def randn(*shape, dtype=np.float32, seed=None, requires_grad=False):
+    rng = np.random.default_rng(seed)
+    return Tensor(rng.standard_normal(_shape(shape)).astype(dtype), requires_grad=requires_grad)
+
+
+def rand(*shape, dtype=np.float32, seed=None, requires_grad=False):
+    rng = np.random.default_rng(seed)
+    return Tensor(rng.random(_shape(shape)).astype(dtype), requires_grad=requires_grad)
