@@ -19,3 +19,5 @@ from .creation import (arange, as_tensor, eye, full, linspace, ones, ones_like, 
 
 __version__ = "0.1.0"
 float32, float64, int32, int64, bool_ = "float32", "float64", "int32", "int64", "bool"
+from .jit import jit_grad
+from .explain import explain

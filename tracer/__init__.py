@@ -4,4 +4,4 @@ from .tensor import (STATE, AnomalyError, Node, AccumulateGrad, ShapeError, Tens
 from .primitives import PRIMS, Prim
 from . import ops
 from .engine import backward, grad, sweep
-from .program import Program, Eqn, Var, Literal, make_program, trace_value_and_grad
+from .program import Eqn, Literal, Program, Var, evaluate, make_program, trace_value_and_grad

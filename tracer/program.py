@@ -165,3 +165,18 @@ def trace_value_and_grad(f, *arrays):
         grads = grad(y, wrt, create_graph=True, allow_unused=True) if wrt else ()
         grads = [g if g is not None else Tensor(np.zeros(x.shape, x.dtype)) for g, x in zip(grads, wrt)]
     return make_program(xs, [y, *grads])
+
+
+def evaluate(program, *arrays):
+    """Run a Program with the eager NumPy implementations (the reference for compiled code)."""
+    from .primitives import PRIMS
+    env = {}
+    for v, a in zip(program.invars + program.constvars, arrays):
+        env[id(v)] = np.asarray(a)
+
+    def val(v):
+        return np.asarray(v.value, dtype=v.dtype) if isinstance(v, Literal) else env[id(v)]
+    with np.errstate(all="ignore"):
+        for e in program.eqns:
+            env[id(e.out)] = np.asarray(PRIMS[e.prim].impl(*(val(i) for i in e.inputs), **e.params))
+    return [np.array(val(v)) for v in program.outvars]

@@ -44,7 +44,8 @@ def user_frame(skip_internal=True):
     """(filename, lineno, function) of the first stack frame outside jitgrad and NumPy."""
     f = sys._getframe(1)
     while f is not None:
-        fn = os.path.abspath(f.f_code.co_filename)
+        fn = f.f_code.co_filename
+        fn = fn if fn.startswith("<") else os.path.abspath(fn)
         if not (fn.startswith(_PKG_DIRS) or fn.startswith(_NUMPY_DIR) or "importlib" in fn
                 or fn.startswith("<frozen")):
             return fn, f.f_lineno, f.f_code.co_name

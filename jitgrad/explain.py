@@ -1,0 +1,43 @@
+"""`jg.explain(f, *args)`: everything jitgrad did for one call, as text."""
+from __future__ import annotations
+
+from .jit import JitGrad, jit_grad
+
+
+class Explanation:
+    def __init__(self, fn, entry, compiled_now):
+        self.fn, self.entry, self.compiled_now = fn, entry, compiled_now
+        self.program = entry.program
+        self.ir = entry.compiled.ir
+        self.source = entry.compiled.source
+        self.key = entry.key
+        self.reason = entry.reason
+
+    def __str__(self):
+        c = self.entry.compiled
+        status = (f"compiled by this call ({self.reason})" if self.compiled_now else
+                  f"cache hit; it was compiled because: {self.reason}")
+        disk = " (loaded from the disk cache)" if getattr(c, "from_disk_cache", False) else ""
+        return "\n".join([
+            f"== jit_grad explain: {getattr(self.fn.f, '__qualname__', self.fn.f)} ==",
+            f"cache key (signature): {self.key}",
+            f"kernel key: {getattr(c, 'key', '?')}{disk}, compile {getattr(c, 'compile_seconds', 0):.3f} s",
+            f"why: {status}",
+            f"last compile of this function: {self.fn.last_reason}",
+            f"== recorded tape ({len(self.program.eqns)} equations: forward and reverse) ==",
+            str(self.program),
+            "== loop IR ==",
+            str(self.ir),
+            "== generated kernel source ==",
+            str(self.source),
+        ])
+
+    __repr__ = __str__
+
+
+def explain(f, *args, **kwargs):
+    """Trace/compile `f` for these arguments (or reuse the cache) and describe the result."""
+    jf = f if isinstance(f, JitGrad) else jit_grad(f)
+    before = jf.cache_info().misses
+    entry = jf.entry_for(*args, **kwargs)
+    return Explanation(jf, entry, jf.cache_info().misses > before)

@@ -1,0 +1,307 @@
+"""`jit_grad`: value_and_grad, traced once per signature and compiled by `codegen`.
+
+A call computes a signature from its arguments (array shapes and dtypes, static values); a
+new signature traces `f` with real values, records the reverse sweep too, flattens both into
+one Program and compiles it. Later calls with that signature only marshal arrays in and out.
+"""
+from __future__ import annotations
+
+import functools
+import threading
+from collections import namedtuple
+
+import numpy as np
+
+from tracer import Tensor, make_program, tracing
+from tracer.program import evaluate
+
+from . import config, pytree
+from .autodiff import accumulate, captured_leaves, differentiate, prepare_args, split_output, value_and_grad
+
+CacheInfo = namedtuple("CacheInfo", "hits misses signatures")
+_ARRAY, _TREE, _STATIC, _SCALAR = range(4)
+
+
+def _is_array(x):
+    return isinstance(x, (np.ndarray, Tensor)) or (hasattr(x, "__cuda_array_interface__"))
+
+
+def _array_sig(a):
+    if isinstance(a, Tensor):
+        a = a.data
+    return (a.shape, np.dtype(a.dtype))
+
+
+def _static_key(x, i):
+    if isinstance(x, (list, tuple)):
+        return (type(x).__name__,) + tuple(_static_key(v, i) for v in x)
+    if isinstance(x, dict):
+        return ("dict",) + tuple((k, _static_key(v, i)) for k, v in sorted(x.items()))
+    try:
+        hash(x)
+    except TypeError:
+        raise TypeError(f"jit_grad: argument {i} ({type(x).__name__}) is neither an array nor hashable; "
+                        f"non-array arguments are static (part of the cache key) and must be hashable") from None
+    return (type(x), x)
+
+
+class _Entry:
+    """One compiled signature: how to run it and how to rebuild the results."""
+    __slots__ = ("run", "program", "compiled", "specs", "aux_def", "aux_static", "n_aux",
+                 "captured", "n_diff", "key", "reason", "argnums_int")
+
+
+class JitGrad:
+    def __init__(self, f, argnums=0, has_aux=False, backend="cpu", eager=None, cache_dir=None):
+        if backend not in ("cpu", "cuda", "auto", "interpret"):
+            raise ValueError(f"jit_grad: unknown backend {backend!r} (use 'cpu', 'cuda' or 'auto')")
+        self.f = f
+        self.argnums = argnums
+        self._nums = (argnums,) if isinstance(argnums, int) else tuple(argnums)
+        self.has_aux = has_aux
+        self.backend = backend
+        self.eager = eager
+        self.cache_dir = cache_dir
+        self._cache = {}
+        self._locks = {}
+        self._lock = threading.Lock()
+        self._hits = 0
+        self._misses = 0
+        self.last_reason = None
+        self.last_key = None
+        self._eager_fn = value_and_grad(f, argnums, has_aux)
+        functools.update_wrapper(self, f)
+
+    # -------------------------------------------------------------------- calls
+    def __call__(self, *args, **kwargs):
+        if self.eager or (self.eager is None and config.eager):
+            return self._eager_fn(*args, **kwargs)
+        key, arrays = self._scan(args, kwargs)
+        entry = self._cache.get(key)
+        if entry is None:
+            entry = self._compile(key, args, kwargs)
+        else:
+            self._hits += 1
+        self.last_key = key
+        return entry.run(arrays)
+
+    def _scan(self, args, kwargs):
+        """Signature and the flat list of dynamic arrays, in one pass over the arguments."""
+        key, arrays = [], []
+        nums = self._nums
+        for i, a in enumerate(args):
+            if type(a) is np.ndarray:
+                key.append((a.shape, a.dtype))
+                arrays.append(a)
+            elif isinstance(a, Tensor):
+                key.append((a.data.shape, a.data.dtype))
+                arrays.append(a.data)
+            elif i in nums or _has_array(a):
+                leaves, td = pytree.flatten(a)
+                sig = [pytree.treedef_key(td)]
+                for leaf in leaves:
+                    if _is_array(leaf) or i in nums:
+                        arr = pytree.as_array(leaf)
+                        sig.append(_array_sig(arr))
+                        arrays.append(arr)
+                    else:
+                        sig.append(_static_key(leaf, i))
+                key.append(tuple(sig))
+            else:
+                key.append(_static_key(a, i))
+        if len(args) <= max(nums):
+            raise TypeError(f"jit_grad: argnums={self.argnums} but {len(args)} positional arguments were given")
+        for k in sorted(kwargs):
+            v = kwargs[k]
+            if _is_array(v):
+                arr = pytree.as_array(v)
+                key.append((k, _array_sig(arr)))
+                arrays.append(arr)
+            else:
+                key.append((k, _static_key(v, k)))
+        return tuple(key), arrays
+
+    # -------------------------------------------------------------------- compiling
+    def _compile(self, key, args, kwargs):
+        with self._lock:
+            lock = self._locks.setdefault(key, threading.Lock())
+        with lock:
+            entry = self._cache.get(key)
+            if entry is not None:  # another thread compiled it while we waited
+                self._hits += 1
+                return entry
+            reason = self._why(key)
+            entry = self._trace_and_compile(key, args, kwargs)
+            entry.reason = reason
+            self.last_reason = reason
+            self._misses += 1
+            self._cache[key] = entry
+            return entry
+
+    def _why(self, key):
+        if not self._cache:
+            return "first call"
+        prev = list(self._cache)[-1]
+        diffs = []
+        for i, (a, b) in enumerate(zip(prev, key)):
+            if a != b:
+                diffs.append(f"argument {i}: {_describe(a)} -> {_describe(b)}")
+        if len(prev) != len(key):
+            diffs.append(f"number of arguments {len(prev)} -> {len(key)}")
+        return "new signature: " + "; ".join(diffs)
+
+    def _trace_and_compile(self, key, args, kwargs):
+        new_args, specs, diff = prepare_args(args, self.argnums, traced=True)
+        dyn = list(diff)
+        for i, a in enumerate(new_args):  # other array arguments are traced but not differentiated
+            if i in self._nums:
+                continue
+            if _is_array(a) or _has_array(a):
+                leaves, td = pytree.flatten(a)
+                ts = []
+                for leaf in leaves:
+                    if _is_array(leaf):
+                        t = Tensor(pytree.as_array(leaf))
+                        t._traced = True
+                        dyn.append(t)
+                        ts.append(t)
+                    else:
+                        ts.append(leaf)
+                new_args[i] = pytree.unflatten(td, ts)
+        kw = {}
+        for k in sorted(kwargs):
+            v = kwargs[k]
+            if _is_array(v):
+                t = Tensor(pytree.as_array(v))
+                t._traced = True
+                dyn.append(t)
+                kw[k] = t
+            else:
+                kw[k] = v
+        with tracing():
+            value, aux = split_output(self.f(*new_args, **kw), self.has_aux, "jit_grad")
+            captured = captured_leaves(value, diff)
+            grads = differentiate(value, diff, captured, create_graph=True)
+        aux_leaves, aux_def = pytree.flatten(aux) if self.has_aux else ([], None)
+        aux_tensors = [a for a in aux_leaves if isinstance(a, Tensor)]
+        program = make_program(dyn, [value, *aux_tensors, *grads])
+        e = _Entry()
+        e.program, e.specs, e.captured, e.n_diff, e.key = program, specs, captured, len(diff), key
+        e.aux_def, e.n_aux = aux_def, len(aux_tensors)
+        e.aux_static = [None if isinstance(a, Tensor) else a for a in aux_leaves]
+        e.argnums_int = isinstance(self.argnums, int)
+        e.compiled = self._backend_compile(program)
+        e.run = _make_runner(e, self.has_aux)
+        return e
+
+    def _backend_compile(self, program):
+        if self.backend == "interpret":
+            return _Interpreted(program)
+        from codegen import compile_program
+        return compile_program(program, backend=self.backend, cache_dir=self.cache_dir)
+
+    # -------------------------------------------------------------------- introspection
+    def cache_info(self):
+        return CacheInfo(self._hits, self._misses, list(self._cache))
+
+    def clear_cache(self):
+        with self._lock:
+            self._cache.clear()
+            self._locks.clear()
+            self._hits = self._misses = 0
+
+    def entry_for(self, *args, **kwargs):
+        """The compiled entry for these arguments (compiling if needed), for `explain`."""
+        key, _ = self._scan(args, kwargs)
+        entry = self._cache.get(key)
+        if entry is None:
+            entry = self._compile(key, args, kwargs)
+        return entry
+
+    def __repr__(self):
+        return f"<jit_grad of {getattr(self.f, '__qualname__', self.f)} backend={self.backend}>"
+
+
+def _has_array(x):
+    if isinstance(x, (list, tuple, dict)):
+        return any(_is_array(leaf) for leaf in pytree.flatten(x)[0])
+    return False
+
+
+def _describe(part):
+    if isinstance(part, tuple) and len(part) == 2 and isinstance(part[0], tuple) and isinstance(part[1], np.dtype):
+        return f"array {part[1]}{list(part[0])}"
+    if isinstance(part, tuple) and len(part) == 2 and isinstance(part[0], type):
+        return f"static {part[1]!r}"
+    return repr(part)
+
+
+class _Interpreted:
+    """The Program run by NumPy (backend='interpret'): a reference, and a fallback for debugging."""
+
+    def __init__(self, program):
+        self.program = program
+        self.ir = self.source = "(interpreted: no loop IR)"
+        self.key = f"interpret-{id(program):x}"
+        self.compile_seconds = 0.0
+        self.from_disk_cache = False
+
+    def __call__(self, *arrays):
+        return evaluate(self.program, *arrays)
+
+
+def _make_runner(e, has_aux):
+    """A closure doing the least work per call: marshal arrays, rebuild pytrees, accumulate."""
+    compiled, program = e.compiled, e.program
+    const_values = program.const_values
+    n_aux, n_diff = e.n_aux, e.n_diff
+    specs, captured = e.specs, e.captured
+    simple = e.argnums_int and specs[0][1] is None and not has_aux and not captured
+    const_shapes = [v.shape for v in program.constvars]
+    has_consts = bool(program.constvars)
+
+    if simple:
+        if has_consts:
+            def run(arrays):
+                consts = const_values()
+                _check_consts(consts, const_shapes, program)
+                outs = compiled(*arrays, *consts)
+                return outs[0], outs[1]
+        else:
+            def run(arrays):
+                outs = compiled(*arrays)
+                return outs[0], outs[1]
+        return run
+
+    def run(arrays):
+        consts = const_values()
+        _check_consts(consts, const_shapes, program)
+        outs = compiled(*arrays, *consts)
+        value = outs[0]
+        grads = outs[1 + n_aux:]
+        it = iter(grads[:n_diff])
+        gs = [pytree.unflatten(td, [next(it) for _ in ts]) for ts, td in specs]
+        g = gs[0] if e.argnums_int else tuple(gs)
+        if captured:
+            accumulate(captured, [Tensor(x) for x in grads[n_diff:]])
+        if has_aux:
+            ai = iter(outs[1:1 + n_aux])
+            aux = pytree.unflatten(e.aux_def, [next(ai) if s is None else s for s in e.aux_static])
+            return (value, aux), g
+        return value, g
+    return run
+
+
+def _check_consts(consts, shapes, program):
+    for c, s in zip(consts, shapes):
+        if c.shape != s:
+            raise ValueError(f"jit_grad: a captured array changed shape since compilation ({s} -> "
+                             f"{c.shape}); call clear_cache() on the function after changing shapes")
+
+
+def jit_grad(f=None, *, argnums=0, has_aux=False, backend="cpu", eager=None, cache_dir=None):
+    """Compiled `value_and_grad`; see API.md."""
+    if f is None:
+        return functools.partial(jit_grad, argnums=argnums, has_aux=has_aux, backend=backend,
+                                 eager=eager, cache_dir=cache_dir)
+    return JitGrad(f, argnums, has_aux, backend, eager, cache_dir)
