@@ -175,8 +175,13 @@ class GradientTape:
     def _note_cut(self, tensor, what):
         self._cuts.append((what, where_str(), tensor.shape))
 
-    def _outer_recording(self):
-        return STATE.grad_enabled and any(t._recording and t is not self for t in STATE.tapes)
+    def _record_gradient(self, targets):
+        """Record the sweep when something can differentiate its result: an outer tape, or
+        a PyTorch-style graph (requires_grad) behind the target, as in a PINN loss."""
+        if not STATE.grad_enabled:
+            return False
+        return any(t._recording and t is not self for t in STATE.tapes) or \
+            any(isinstance(t, Tensor) and t._requires_grad for t in targets)
 
     def _check_use(self):
         if self._used and not self._persistent:
@@ -201,7 +206,7 @@ class GradientTape:
         live = [(t, g) for t, g in zip(targets, seeds) if isinstance(t, Tensor) and edge_of(t) is not None]
         if live:
             res = sweep([t for t, _ in live], [g for _, g in live], src_leaves,
-                        create_graph=self._outer_recording(), retain_graph=True, tape_id=self._id)
+                        create_graph=self._record_gradient(targets), retain_graph=True, tape_id=self._id)
         else:
             res = [None] * len(src_leaves)
         out = []
@@ -226,7 +231,7 @@ class GradientTape:
     def jacobian(self, target, source, unconnected_gradients="none"):
         """d target / d source, shape target.shape + source.shape, in one sweep per element."""
         self._check_use()
-        create = self._outer_recording()
+        create = self._record_gradient([target])
         rows = []
         for k in range(target.size):
             seed = np.zeros(target.size, target.dtype)

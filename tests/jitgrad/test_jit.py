@@ -1,0 +1,293 @@
+"""jit_grad's contract (API.md): compiled results equal eager ones, signatures and caching,
+pytrees, aux, static arguments, captured tensors, eager mode, TraceError, explain, threads."""
+import os
+import subprocess
+import sys
+import threading
+
+import numpy as np
+import pytest
+
+import jitgrad as jg
+
+
+def _cpu_available():
+    try:
+        from codegen import compile_program  # noqa: F401
+        return True
+    except ImportError:
+        return False
+
+
+BACKENDS = ["interpret", pytest.param("cpu", marks=pytest.mark.skipif(not _cpu_available(),
+                                                                      reason="codegen not built"))]
+
+
+def w1(x, w):
+    return jg.sum(jg.tanh(x * w + 0.5) ** 2 * jg.exp(-x * x) + jg.sigmoid(w))
+
+
+def assert_tree_close(a, b, rtol=1e-5, atol=1e-6):
+    if isinstance(a, dict):
+        assert sorted(a) == sorted(b)
+        for k in a:
+            assert_tree_close(a[k], b[k], rtol, atol)
+    elif isinstance(a, (list, tuple)):
+        assert type(a) is type(b) and len(a) == len(b)
+        for x, y in zip(a, b):
+            assert_tree_close(x, y, rtol, atol)
+    else:
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=rtol, atol=atol)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_compiled_matches_eager_and_caches(backend, rng):
+    f = jg.jit_grad(w1, argnums=(0, 1), backend=backend)
+    x, w = rng.standard_normal(64).astype(np.float32), rng.standard_normal(64).astype(np.float32)
+    v, (gx, gw) = f(x, w)
+    ve, (gxe, gwe) = jg.value_and_grad(w1, argnums=(0, 1))(x, w)
+    assert v.dtype == np.float32 and gx.dtype == np.float32 and gx.shape == x.shape
+    assert_tree_close((v, gx, gw), (ve, gxe, gwe))
+    f(x * 2, w)                         # same signature: no compile
+    assert f.cache_info().misses == 1 and f.cache_info().hits == 1
+    f(x[:10], w[:10])                   # new shape
+    f(x.astype(np.float64), w.astype(np.float64))  # new dtype
+    info = f.cache_info()
+    assert info.misses == 3 and len(info.signatures) == 3
+    assert "float64" in f.last_reason
+    f.clear_cache()
+    assert f.cache_info().misses == 0 and not f.cache_info().signatures
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_pytree_argument_and_has_aux(backend, rng):
+    def loss(params, x, y):
+        h = jg.tanh(x @ params["w1"] + params["b"][0])
+        pred = h @ params["w2"]
+        err = pred - y
+        return jg.mean(err ** 2), {"pred": pred, "n": 3}
+
+    params = {"w1": rng.standard_normal((4, 5)), "b": [rng.standard_normal(5)],
+              "w2": rng.standard_normal((5, 1))}
+    x, y = rng.standard_normal((8, 4)), rng.standard_normal((8, 1))
+    f = jg.jit_grad(loss, has_aux=True, backend=backend)
+    (v, aux), g = f(params, x, y)
+    (ve, auxe), ge = jg.value_and_grad(loss, has_aux=True)(params, x, y)
+    assert set(g) == {"w1", "b", "w2"} and isinstance(g["b"], list)
+    assert_tree_close(g, ge, 1e-10, 1e-12)
+    assert aux["n"] == 3 and auxe["n"] == 3
+    np.testing.assert_allclose(aux["pred"], auxe["pred"], 1e-12)
+    np.testing.assert_allclose(v, ve, 1e-12)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_static_arguments_and_scalars(backend):
+    def f(x, power, scale):
+        return jg.sum(x ** power) * scale
+
+    jf = jg.jit_grad(f, argnums=(0, 2), backend=backend)
+    x = np.arange(1.0, 4.0)
+    v, (gx, gs) = jf(x, 2, 3.0)          # power static, scale a Python float at argnums
+    assert np.asarray(gs).shape == () and np.isclose(gs, 14.0) and np.isclose(v, 42.0)
+    np.testing.assert_allclose(gx, 2 * x * 3.0)
+    jf(x, 2, 5.0)                        # argnum scalars are dynamic: no recompile
+    assert jf.cache_info().misses == 1
+    v3, (gx3, _) = jf(x, 3, 1.0)         # static value changed: recompile
+    assert jf.cache_info().misses == 2 and "static" in jf.last_reason
+    np.testing.assert_allclose(gx3, 3 * x ** 2)
+    with pytest.raises(TypeError, match="hashable"):
+        jf(x, [{1}], 1.0)               # a static argument must be hashable
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_captured_tensors_receive_grad_and_updates_are_seen(backend, rng):
+    W = jg.tensor(rng.standard_normal((3, 2)), requires_grad=True)
+    table = rng.standard_normal((4, 2))  # a captured ndarray: read by reference each call
+
+    @jg.jit_grad(backend=backend)
+    def f(x):
+        return jg.sum((x @ W + table) ** 2)
+
+    x = rng.standard_normal((4, 3))
+    v1, gx = f(x)
+    g1 = W.grad.numpy().copy()
+    ref = 2 * x.T @ (x @ W.data + table)
+    np.testing.assert_allclose(g1, ref, 1e-10)
+    f(x)
+    np.testing.assert_allclose(W.grad.numpy(), 2 * g1, 1e-10)   # accumulates like backward()
+    W.data = W.data * 0.5                                       # an optimizer step replaces data
+    table[:] = 0.0                                              # in-place change of a capture
+    v2, _ = f(x)
+    np.testing.assert_allclose(v2, np.sum((x @ W.data) ** 2), 1e-10)
+    assert f.cache_info().misses == 1
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_integer_labels_are_dynamic(backend, rng):
+    def ce(logits, labels):
+        return -jg.mean(jg.log_softmax(logits)[np.arange(logits.shape[0]), labels])
+
+    f = jg.jit_grad(ce, backend=backend)
+    logits = rng.standard_normal((6, 4))
+    for labels in (np.array([0, 1, 2, 3, 0, 1]), np.array([3, 3, 3, 0, 0, -1])):
+        v, g = f(logits, labels)
+        ve, ge = jg.value_and_grad(ce)(logits, labels)
+        np.testing.assert_allclose(v, ve, 1e-12)
+        np.testing.assert_allclose(g, ge, 1e-12)
+    assert f.cache_info().misses == 1
+
+
+def pinn_tape(params, t):
+    w1, b1, w2 = params
+    t = jg.as_tensor(t)
+    with jg.GradientTape() as tape:
+        tape.watch(t)
+        u = jg.tanh(t @ w1 + b1) @ w2
+    dudt = tape.gradient(u, t)  # recorded: the loss is differentiated w.r.t. the weights next
+    return jg.mean((dudt + u) ** 2) + jg.mean(u[0] ** 2)
+
+
+def pinn_grad(params, t):
+    w1, b1, w2 = params
+    t = jg.as_tensor(t).detach().requires_grad_()
+    u = jg.tanh(t @ w1 + b1) @ w2
+    dudt, = jg.grad(jg.sum(u), [t], create_graph=True)
+    return jg.mean((dudt + u) ** 2) + jg.mean(u[0] ** 2)
+
+
+@pytest.mark.parametrize("pinn", [pinn_tape, pinn_grad])
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_pinn_loss_with_inner_grad_compiles(backend, pinn, rng):
+    params = [rng.standard_normal((1, 8)), rng.standard_normal(8), rng.standard_normal((8, 1))]
+    t = np.linspace(0, 1, 16).reshape(16, 1)
+    v, g = jg.jit_grad(pinn, backend=backend)(params, t)
+    ve, ge = jg.value_and_grad(pinn)(params, t)
+    np.testing.assert_allclose(v, ve, 1e-10)
+    assert_tree_close(g, ge, 1e-8, 1e-10)
+    eps = 1e-6  # and against central finite differences of the eager value
+    for (k, idx) in [(0, (0, 3)), (1, (5,)), (2, (2, 0))]:
+        hi = [p.copy() for p in params]
+        lo = [p.copy() for p in params]
+        hi[k][idx] += eps
+        lo[k][idx] -= eps
+        fd = (jg.value_and_grad(pinn)(hi, t)[0] - jg.value_and_grad(pinn)(lo, t)[0]) / (2 * eps)
+        assert np.isclose(g[k][idx], fd, rtol=1e-5, atol=1e-8), (k, idx, g[k][idx], fd)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_custom_function_under_jit(backend):
+    class Square(jg.Function):
+        @staticmethod
+        def forward(ctx, x):
+            ctx.save_for_backward(x)
+            return x * x
+
+        @staticmethod
+        def backward(ctx, g):
+            x, = ctx.saved_tensors
+            return 2 * x * g
+
+    f = jg.jit_grad(lambda x: jg.sum(Square.apply(jg.sin(x))), backend=backend)
+    x = np.linspace(-1, 1, 7)
+    v, g = f(x)
+    np.testing.assert_allclose(v, np.sum(np.sin(x) ** 2))
+    np.testing.assert_allclose(g, 2 * np.sin(x) * np.cos(x), 1e-12)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_noncontiguous_inputs(backend, rng):
+    f = jg.jit_grad(lambda a, b: jg.sum(jg.exp(a) * b), argnums=(0, 1), backend=backend)
+    a = rng.standard_normal((6, 5))
+    b = rng.standard_normal((12, 6))
+    v, (ga, gb) = f(a.T, b[::2, :5].T)
+    ve, (gae, gbe) = jg.value_and_grad(lambda a, b: jg.sum(jg.exp(a) * b), argnums=(0, 1))(a.T, b[::2, :5].T)
+    assert_tree_close((v, ga, gb), (ve, gae, gbe), 1e-12, 1e-12)
+
+
+def test_eager_mode_switches(monkeypatch, rng):
+    calls = []
+
+    def f(x):
+        calls.append(type(x).__name__)
+        print("inside f")  # prints work in eager mode
+        return jg.sum(x * x)
+
+    x = rng.standard_normal(5)
+    jf = jg.jit_grad(f, eager=True)
+    v, g = jf(x)
+    np.testing.assert_allclose(g, 2 * x)
+    jf(x)
+    assert len(calls) == 2 and jf.cache_info().misses == 0   # ran op by op each time
+    monkeypatch.setattr(jg.config, "eager", True)
+    jf2 = jg.jit_grad(f, backend="interpret")
+    jf2(x)
+    jf2(x)
+    assert len(calls) == 4 and jf2.cache_info().misses == 0
+    out = subprocess.run([sys.executable, "-c", "import jitgrad as jg; print(jg.config.eager)"],
+                         env={**os.environ, "JITGRAD_EAGER": "1"}, capture_output=True, text=True)
+    assert out.stdout.strip() == "True"
+
+
+def test_trace_error_names_user_line():
+    def f(x):
+        if jg.sum(x) > 0:  # value-dependent control flow
+            return jg.sum(x)
+        return -jg.sum(x)
+
+    with pytest.raises(jg.TraceError) as info:
+        jg.jit_grad(f, backend="interpret")(np.ones(3))
+    msg = str(info.value)
+    assert "test_jit.py" in msg and str(f.__code__.co_firstlineno + 1) in msg and "bool()" in msg
+    for conv in (lambda t: float(jg.sum(t)), lambda t: jg.sum(t).item(), lambda t: t.numpy()):
+        with pytest.raises(jg.TraceError, match="test_jit.py"):
+            jg.jit_grad(lambda x: jg.sum(x) * conv(x), backend="interpret")(np.ones(3))
+    # the same function runs eagerly
+    assert jg.jit_grad(f, eager=True)(np.ones(3))[0] == 3.0
+
+
+def test_errors_are_clear():
+    with pytest.raises(TypeError, match="scalar"):
+        jg.jit_grad(lambda x: x * 2, backend="interpret")(np.ones(3))
+    with pytest.raises(TypeError, match="floating point"):
+        jg.jit_grad(lambda x: jg.sum(x), backend="interpret")(np.arange(3))
+    with pytest.raises(ValueError, match="backend"):
+        jg.jit_grad(lambda x: x, backend="tpu")
+    with pytest.raises(jg.ShapeError, match=r"\(3,\).*\(4,\)"):
+        jg.jit_grad(lambda x, y: jg.sum(x * y), backend="interpret")(np.ones(3), np.ones(4))
+
+
+def test_explain_shows_everything(rng):
+    f = jg.jit_grad(w1, argnums=(0, 1), backend="interpret")
+    x = rng.standard_normal(8).astype(np.float32)
+    e = jg.explain(f, x, x)
+    s = str(e)
+    for part in ("recorded tape", "loop IR", "generated kernel source", "cache key", "first call",
+                 "tanh", "float32[8]"):
+        assert part in s, part
+    f(x[:4], x[:4])
+    s = str(jg.explain(f, x[:4], x[:4]))
+    assert "cache hit" in s and "new signature" in s and "float32[8] -> array float32[4]" in s
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_concurrent_first_call_compiles_once(backend, rng):
+    f = jg.jit_grad(w1, argnums=(0, 1), backend=backend)
+    xs = [rng.standard_normal(32) for _ in range(8)]
+    results, errors = [None] * 8, []
+
+    def work(i):
+        try:
+            results[i] = f(xs[i], xs[i] + 1)
+        except Exception as e:  # pragma: no cover - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert f.cache_info().misses == 1 and f.cache_info().hits == 7
+    for i in range(8):
+        ve, ge = jg.value_and_grad(w1, argnums=(0, 1))(xs[i], xs[i] + 1)
+        assert_tree_close(results[i], (ve, ge), 1e-10, 1e-12)
