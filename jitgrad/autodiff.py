@@ -65,6 +65,14 @@ def prepare_args(args, argnums, traced=False):
     return args, specs, diff
 
 
+def call_differentiated(f, args, kwargs):
+    STATE.differentiating += 1
+    try:
+        return f(*args, **kwargs)
+    finally:
+        STATE.differentiating -= 1
+
+
 def split_output(out, has_aux, who):
     if has_aux:
         if not (isinstance(out, (tuple, list)) and len(out) == 2):
@@ -100,7 +108,7 @@ def value_and_grad(f, argnums=0, has_aux=False):
     """Eager: `(value, grads)` (`((value, aux), grads)` with has_aux), as NumPy arrays."""
     def wrapped(*args, **kwargs):
         new_args, specs, diff = prepare_args(args, argnums)
-        value, aux = split_output(f(*new_args, **kwargs), has_aux, "value_and_grad")
+        value, aux = split_output(call_differentiated(f, new_args, kwargs), has_aux, "value_and_grad")
         captured = captured_leaves(value, diff)
         grads = differentiate(value, diff, captured, create_graph=False)
         accumulate(captured, grads[len(diff):])
@@ -176,12 +184,12 @@ class GradientTape:
         self._cuts.append((what, where_str(), tensor.shape))
 
     def _record_gradient(self, targets):
-        """Record the sweep when something can differentiate its result: an outer tape, or
-        a PyTorch-style graph (requires_grad) behind the target, as in a PINN loss."""
+        """Record the sweep when something will differentiate its result: an outer tape, or
+        value_and_grad/jit_grad around a loss that uses this gradient (a PINN loss)."""
         if not STATE.grad_enabled:
             return False
         return any(t._recording and t is not self for t in STATE.tapes) or \
-            any(isinstance(t, Tensor) and t._requires_grad for t in targets)
+            (STATE.differentiating > 0 and any(isinstance(t, Tensor) and t._requires_grad for t in targets))
 
     def _check_use(self):
         if self._used and not self._persistent:

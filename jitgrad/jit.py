@@ -16,7 +16,8 @@ from tracer import Tensor, make_program, tracing
 from tracer.program import evaluate
 
 from . import config, pytree
-from .autodiff import accumulate, captured_leaves, differentiate, prepare_args, split_output, value_and_grad
+from .autodiff import (accumulate, call_differentiated, captured_leaves, differentiate, prepare_args,
+                       split_output, value_and_grad)
 
 CacheInfo = namedtuple("CacheInfo", "hits misses signatures")
 _ARRAY, _TREE, _STATIC, _SCALAR = range(4)
@@ -179,7 +180,7 @@ class JitGrad:
             else:
                 kw[k] = v
         with tracing():
-            value, aux = split_output(self.f(*new_args, **kw), self.has_aux, "jit_grad")
+            value, aux = split_output(call_differentiated(self.f, new_args, kw), self.has_aux, "jit_grad")
             captured = captured_leaves(value, diff)
             grads = differentiate(value, diff, captured, create_graph=True)
         aux_leaves, aux_def = pytree.flatten(aux) if self.has_aux else ([], None)

@@ -34,6 +34,7 @@ class _State(threading.local):
         self.tapes = []          # active GradientTapes, innermost last
         self.trace_depth = 0     # >0 while jit_grad traces a function
         self.anomaly = False
+        self.differentiating = 0  # >0 inside value_and_grad / jit_grad's call of the user's f
 
 
 STATE = _State()
