@@ -10,12 +10,16 @@ def _dtype(dtype):
 
 def tensor(data, dtype=None, requires_grad=False):
     """Copies `data`; a Tensor argument is copied and detached (as torch.tensor)."""
-    if isinstance(data, Tensor):
-        data = data.detach().data
-    elif isinstance(data, (list, tuple)) and any(isinstance(d, Tensor) for d in np.ravel(np.array(data, dtype=object))):
-        data = np.array([d.data if isinstance(d, Tensor) else d for d in data])
-    arr = np.array(data, dtype=_dtype(dtype), copy=True)
+    arr = np.array(_plain(data), dtype=_dtype(dtype), copy=True)
     return Tensor(arr, requires_grad=requires_grad)
+
+
+def _plain(data):
+    if isinstance(data, Tensor):
+        return data.data
+    if isinstance(data, (list, tuple)):
+        return [_plain(d) for d in data]
+    return data
 
 
 def as_tensor(data, dtype=None):
