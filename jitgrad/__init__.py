@@ -21,3 +21,5 @@ __version__ = "0.1.0"
 float32, float64, int32, int64, bool_ = "float32", "float64", "int32", "int64", "bool"
 from .jit import jit_grad
 from .explain import explain
+from .debug import check_grads, detect_anomaly
+from . import viz

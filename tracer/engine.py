@@ -7,14 +7,23 @@ from __future__ import annotations
 
 import numpy as np
 
-from .tensor import (STATE, AccumulateGrad, Tensor, _check_anomaly, as_input, edge_of, enable_grad,
-                     no_grad)
+from .tensor import (STATE, AccumulateGrad, Tensor, as_input, check_backward_anomaly, edge_of,
+                     enable_grad, no_grad)
 
 FREED_MSG = ("Trying to backward through the graph a second time (or directly access saved tensors "
              "after they have already been freed). Saved intermediate values of the graph are freed "
              "when you call .backward() or jg.grad(). Specify retain_graph=True if you need to "
              "backward through the graph a second time or if you need to access saved tensors after "
              "calling backward.")
+
+
+class _InBackward:
+    def __enter__(self):
+        STATE.in_vjp += 1
+
+    def __exit__(self, *exc):
+        STATE.in_vjp -= 1
+        return False
 
 
 def unbroadcast(g, shape):
@@ -128,7 +137,7 @@ def sweep(outputs, grad_outputs, targets=None, *, create_graph=False, retain_gra
         return g
 
     mode = enable_grad() if create_graph else no_grad()
-    with mode:
+    with mode, _InBackward():  # anomaly: check each node's gradients, not their intermediates
         for n in reversed(order):
             if id(n) not in leads:
                 continue
@@ -158,7 +167,7 @@ def sweep(outputs, grad_outputs, targets=None, *, create_graph=False, retain_gra
                     from . import ops
                     g = ops.cast(g, dtype)
                 if STATE.anomaly:
-                    _check_anomaly(n.name(), g.data, f"backward (forward op at {n.where})")
+                    check_backward_anomaly(n, j, g.data)
                 k = (id(e[0]), e[1])
                 buf[k] = g if k not in buf else buf[k] + g
         # leaves

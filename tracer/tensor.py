@@ -34,6 +34,7 @@ class _State(threading.local):
         self.tapes = []          # active GradientTapes, innermost last
         self.trace_depth = 0     # >0 while jit_grad traces a function
         self.anomaly = False
+        self.in_vjp = 0          # >0 while a backward node's rule runs (anomaly: check its result only)
         self.differentiating = 0  # >0 inside value_and_grad / jit_grad's call of the user's f
 
 
@@ -472,7 +473,7 @@ def bind(prim, *args, **params):
         raise type(e)(f"{prim.name}: invalid inputs ({shapes}) at {where_str()}: {e}") from None
     if not isinstance(out, np.ndarray):
         out = np.asarray(out)
-    if STATE.anomaly:
+    if STATE.anomaly and not STATE.in_vjp:
         _check_anomaly(prim.name, out, "forward")
     # while tracing, every op is recorded (constants stay symbolic: no folded 4M-element
     # arrays of ones); `_traced` marks values that depend on the traced inputs
@@ -508,6 +509,20 @@ def _check_anomaly(name, arr, phase):
         what = "NaN" if np.isnan(arr).any() else "Inf"
         raise AnomalyError(f"{name} produced {what} in its {phase} (output shape {arr.shape}, "
                            f"dtype {arr.dtype}) at {where_str()}")
+
+
+def check_backward_anomaly(node, j, arr):
+    """A backward node's gradient for its input j is NaN/Inf: name the node, the forward op and
+    the user's line that called it (recorded when the graph was built under detect_anomaly)."""
+    if arr.dtype.kind in "fc" and not np.all(np.isfinite(arr)):
+        what = "NaN" if np.isnan(arr).any() else "Inf"
+        fwd = node.prim.name if getattr(node, "prim", None) is not None else node.name()
+        made = (f"the forward op {fwd} was called at {node.where}" if node.where else
+                f"the forward op {fwd} was recorded outside detect_anomaly, so its line is unknown "
+                f"(build the graph inside detect_anomaly to see it)")
+        raise AnomalyError(f"{node.name()} produced {what} in its backward (gradient for input {j}, "
+                           f"shape {arr.shape}, dtype {arr.dtype}); {made}; backward was called at "
+                           f"{where_str()}")
 
 
 class ShapeError(ValueError):
