@@ -23,3 +23,4 @@ from .jit import jit_grad
 from .explain import explain
 from .debug import check_grads, detect_anomaly
 from . import viz
+from . import nn, optim

@@ -1,0 +1,377 @@
+"""Neural-network building blocks with PyTorch's semantics: `Module`, `Parameter`, layers,
+activations and losses. Parameters are float32 leaf tensors with `requires_grad=True`, initialised
+as PyTorch does (from NumPy's global generator: `np.random.seed` makes it reproducible).
+
+    model = nn.Sequential(nn.Linear(2, 16), nn.Tanh(), nn.Linear(16, 1))
+    opt = jg.optim.SGD(model.parameters(), lr=0.1)
+    opt.zero_grad(); nn.MSELoss()(model(x), y).backward(); opt.step()
+"""
+from __future__ import annotations
+
+import math
+from collections import OrderedDict
+
+import numpy as np
+
+from tracer import Tensor, ops
+
+from . import functional, init
+
+__all__ = ["Module", "Parameter", "Linear", "Sequential", "ReLU", "Tanh", "Sigmoid", "Identity",
+           "Flatten", "MSELoss", "CrossEntropyLoss", "functional", "init"]
+
+
+class Parameter(Tensor):
+    """A leaf tensor that a `Module` registers as a parameter (requires_grad=True by default).
+
+    Like `torch.nn.Parameter`, wrapping an ndarray or Tensor shares its data (no copy)."""
+    __slots__ = ()
+
+    def __init__(self, data=None, requires_grad=True):
+        if data is None:
+            data = np.empty(0, dtype=np.float32)
+        if isinstance(data, Tensor):
+            data = data.data
+        super().__init__(np.asarray(data), requires_grad=requires_grad)
+
+    def __repr__(self):
+        return "Parameter containing:\n" + super().__repr__()
+
+    def __deepcopy__(self, memo):
+        p = Parameter(self.data.copy(), requires_grad=self.requires_grad)
+        memo[id(self)] = p
+        return p
+
+    def __reduce__(self):
+        return (Parameter, (self.data, self.requires_grad))
+
+
+class Module:
+    """Base class: assign `Parameter`s and sub-`Module`s as attributes in `__init__` (they are
+    registered in assignment order) and define `forward`; call the module to run it."""
+
+    def __init__(self):
+        object.__setattr__(self, "training", True)
+        object.__setattr__(self, "_parameters", OrderedDict())
+        object.__setattr__(self, "_buffers", OrderedDict())
+        object.__setattr__(self, "_modules", OrderedDict())
+
+    # -- registration
+    def _registries(self, value):
+        if "_parameters" not in self.__dict__:
+            raise AttributeError(f"cannot assign {type(value).__name__} before Module.__init__() "
+                                 f"call (call super().__init__() first in {type(self).__name__})")
+        return self._parameters, self._buffers, self._modules
+
+    def __setattr__(self, name, value):
+        if isinstance(value, (Parameter, Module)):
+            params, buffers, modules = self._registries(value)
+            for d in (params, buffers, modules):
+                d.pop(name, None)
+            (params if isinstance(value, Parameter) else modules)[name] = value
+        elif "_parameters" in self.__dict__:
+            if name in self._parameters:
+                if value is not None:
+                    raise TypeError(f"cannot assign {type(value).__name__} as parameter {name!r} "
+                                    f"(jg.nn.Parameter or None expected)")
+                self._parameters[name] = None
+            elif name in self._modules:
+                if value is not None:
+                    raise TypeError(f"cannot assign {type(value).__name__} as child module {name!r} "
+                                    f"(jg.nn.Module or None expected)")
+                self._modules[name] = None
+            elif name in self._buffers:
+                self._buffers[name] = value
+        object.__setattr__(self, name, value)
+
+    def __delattr__(self, name):
+        for d in ("_parameters", "_buffers", "_modules"):
+            self.__dict__.get(d, {}).pop(name, None)
+        object.__delattr__(self, name)
+
+    def register_parameter(self, name, param):
+        if param is not None and not isinstance(param, Parameter):
+            raise TypeError(f"register_parameter: {name!r} must be a jg.nn.Parameter or None")
+        self._parameters[name] = param
+        object.__setattr__(self, name, param)
+
+    def register_buffer(self, name, tensor):
+        """A non-trainable tensor that is part of the state (saved in `state_dict`)."""
+        if tensor is not None and not isinstance(tensor, Tensor):
+            tensor = Tensor(np.asarray(tensor))
+        self._buffers[name] = tensor
+        object.__setattr__(self, name, tensor)
+
+    def add_module(self, name, module):
+        if module is not None and not isinstance(module, Module):
+            raise TypeError(f"add_module: {name!r} must be a jg.nn.Module or None")
+        self._modules[name] = module
+        object.__setattr__(self, name, module)
+
+    # -- running
+    def forward(self, *args, **kwargs):
+        raise NotImplementedError(f"{type(self).__name__} has no forward() method")
+
+    def __call__(self, *args, **kwargs):
+        return self.forward(*args, **kwargs)
+
+    # -- traversal
+    def named_modules(self, memo=None, prefix=""):
+        memo = set() if memo is None else memo
+        if id(self) in memo:
+            return
+        memo.add(id(self))
+        yield prefix, self
+        for name, m in self._modules.items():
+            if m is not None:
+                yield from m.named_modules(memo, prefix + ("." if prefix else "") + name)
+
+    def modules(self):
+        for _, m in self.named_modules():
+            yield m
+
+    def named_children(self):
+        seen = set()
+        for name, m in self._modules.items():
+            if m is not None and id(m) not in seen:
+                seen.add(id(m))
+                yield name, m
+
+    def children(self):
+        for _, m in self.named_children():
+            yield m
+
+    def named_parameters(self, prefix="", recurse=True):
+        """(name, Parameter) pairs in registration order; shared parameters appear once."""
+        seen = set()
+        mods = self.named_modules(prefix=prefix) if recurse else [(prefix, self)]
+        for mprefix, m in mods:
+            for name, p in m._parameters.items():
+                if p is None or id(p) in seen:
+                    continue
+                seen.add(id(p))
+                yield (mprefix + "." if mprefix else "") + name, p
+
+    def parameters(self, recurse=True):
+        for _, p in self.named_parameters(recurse=recurse):
+            yield p
+
+    def named_buffers(self, prefix=""):
+        for mprefix, m in self.named_modules(prefix=prefix):
+            for name, b in m._buffers.items():
+                if b is not None:
+                    yield (mprefix + "." if mprefix else "") + name, b
+
+    def buffers(self):
+        for _, b in self.named_buffers():
+            yield b
+
+    def apply(self, fn):
+        for m in self.children():
+            m.apply(fn)
+        fn(self)
+        return self
+
+    # -- modes and gradients
+    def train(self, mode=True):
+        for m in self.modules():
+            object.__setattr__(m, "training", bool(mode))
+        return self
+
+    def eval(self):
+        return self.train(False)
+
+    def requires_grad_(self, requires_grad=True):
+        for p in self.parameters():
+            p.requires_grad_(requires_grad)
+        return self
+
+    def zero_grad(self, set_to_none=True):
+        """Clear the parameters' gradients: `None` (PyTorch's default), or zeros in place."""
+        for p in self.parameters():
+            if p.grad is None:
+                continue
+            if set_to_none:
+                p.grad = None
+            else:
+                p.grad = Tensor(np.zeros_like(p.data))
+
+    def astype(self, dtype):
+        """Convert every floating-point parameter and buffer to `dtype` (in place; returns self)."""
+        dtype = np.dtype(dtype)
+        for p in self.parameters():
+            if p.dtype.kind == "f" and p.dtype != dtype:
+                p.data = p.data.astype(dtype)
+                p.grad = None
+        for m in self.modules():
+            for name, b in m._buffers.items():
+                if b is not None and b.dtype.kind == "f":
+                    b.data = b.data.astype(dtype)
+        return self
+
+    def double(self):
+        return self.astype(np.float64)
+
+    def float(self):
+        return self.astype(np.float32)
+
+    # -- state
+    def state_dict(self):
+        """Ordered name -> ndarray copy of every parameter and buffer."""
+        out = OrderedDict()
+        for name, p in self.named_parameters():
+            out[name] = p.data.copy()
+        for name, b in self.named_buffers():
+            out[name] = b.data.copy()
+        return out
+
+    def load_state_dict(self, state_dict, strict=True):
+        """Copy values (ndarrays or Tensors) into the parameters and buffers in place."""
+        own = OrderedDict(list(self.named_parameters()) + list(self.named_buffers()))
+        missing = [k for k in own if k not in state_dict]
+        unexpected = [k for k in state_dict if k not in own]
+        if strict and (missing or unexpected):
+            raise RuntimeError(f"error loading state_dict into {type(self).__name__}: missing keys "
+                               f"{missing}, unexpected keys {unexpected}")
+        for k, t in own.items():
+            if k not in state_dict:
+                continue
+            v = state_dict[k]
+            v = v.data if isinstance(v, Tensor) else np.asarray(v)
+            if v.shape != t.shape:
+                raise RuntimeError(f"error loading state_dict: {k!r} has shape {v.shape} in the "
+                                   f"checkpoint but {t.shape} in the model")
+            np.copyto(t.data, v, casting="unsafe")
+        return missing, unexpected
+
+    # -- printing
+    def extra_repr(self):
+        return ""
+
+    def __repr__(self):
+        lines = [f"({name}): " + repr(m).replace("\n", "\n  ") for name, m in self._modules.items()]
+        extra = self.extra_repr()
+        if not lines:
+            return f"{type(self).__name__}({extra})"
+        body = "\n  ".join(([extra] if extra else []) + lines)
+        return f"{type(self).__name__}(\n  {body}\n)"
+
+
+# ----------------------------------------------------------------------------- layers
+class Linear(Module):
+    """y = x @ weight.T + bias, weight of shape (out_features, in_features). PyTorch's default
+    initialisation: weight ~ kaiming_uniform(a=sqrt(5)) = U(-1/sqrt(in), 1/sqrt(in)), bias ~ the
+    same interval."""
+
+    def __init__(self, in_features, out_features, bias=True, dtype=np.float32):
+        super().__init__()
+        self.in_features, self.out_features = int(in_features), int(out_features)
+        self.weight = Parameter(np.empty((self.out_features, self.in_features), dtype=dtype))
+        if bias:
+            self.bias = Parameter(np.empty((self.out_features,), dtype=dtype))
+        else:
+            self.register_parameter("bias", None)
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
+        if self.bias is not None:
+            bound = 1 / math.sqrt(self.in_features) if self.in_features > 0 else 0.0
+            init.uniform_(self.bias, -bound, bound)
+
+    def forward(self, x):
+        x = x if isinstance(x, Tensor) else np.asarray(x)
+        if x.shape[-1] != self.in_features:
+            from tracer import ShapeError
+            raise ShapeError(f"Linear: input has shape {tuple(x.shape)}, but the layer expects "
+                             f"{self.in_features} features in its last axis")
+        return functional.linear(x, self.weight, self.bias)
+
+    def extra_repr(self):
+        return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
+
+
+class Sequential(Module):
+    """Runs its modules in order; `Sequential(m1, m2, ...)` or `Sequential(OrderedDict(...))`."""
+
+    def __init__(self, *modules):
+        super().__init__()
+        if len(modules) == 1 and isinstance(modules[0], (dict, OrderedDict)):
+            for name, m in modules[0].items():
+                self.add_module(name, m)
+        else:
+            for i, m in enumerate(modules):
+                self.add_module(str(i), m)
+
+    def __len__(self):
+        return len(self._modules)
+
+    def __iter__(self):
+        return iter(self._modules.values())
+
+    def __getitem__(self, idx):
+        mods = list(self._modules.items())
+        if isinstance(idx, slice):
+            return Sequential(OrderedDict(mods[idx]))
+        return mods[idx][1]
+
+    def append(self, module):
+        self.add_module(str(len(self)), module)
+        return self
+
+    def forward(self, x):
+        for m in self._modules.values():
+            x = m(x)
+        return x
+
+
+class ReLU(Module):
+    def forward(self, x):
+        return functional.relu(x)
+
+
+class Tanh(Module):
+    def forward(self, x):
+        return functional.tanh(x)
+
+
+class Sigmoid(Module):
+    def forward(self, x):
+        return functional.sigmoid(x)
+
+
+class Identity(Module):
+    def forward(self, x):
+        return x
+
+
+class Flatten(Module):
+    """Flattens all axes from `start_dim` on (default: all but the batch axis)."""
+
+    def __init__(self, start_dim=1):
+        super().__init__()
+        self.start_dim = start_dim
+
+    def forward(self, x):
+        x = x if isinstance(x, Tensor) else Tensor(np.asarray(x))
+        s = self.start_dim % max(x.ndim, 1)
+        return ops.reshape(x, x.shape[:s] + (-1,))
+
+
+# ----------------------------------------------------------------------------- losses
+class MSELoss(Module):
+    def __init__(self, reduction="mean"):
+        super().__init__()
+        self.reduction = reduction
+
+    def forward(self, input, target):
+        return functional.mse_loss(input, target, self.reduction)
+
+
+class CrossEntropyLoss(Module):
+    def __init__(self, reduction="mean"):
+        super().__init__()
+        self.reduction = reduction
+
+    def forward(self, logits, target):
+        return functional.cross_entropy(logits, target, self.reduction)
