@@ -153,9 +153,11 @@ class JitGrad:
 
     def _trace_and_compile(self, key, args, kwargs):
         new_args, specs, diff = prepare_args(args, self.argnums, traced=True)
-        dyn = list(diff)
+        # program inputs in the order `_scan` passes arrays: by position, then keyword
+        dyn = []
         for i, a in enumerate(new_args):  # other array arguments are traced but not differentiated
             if i in self._nums:
+                dyn.extend(specs[self._nums.index(i)][0])
                 continue
             if _is_array(a) or _has_array(a):
                 leaves, td = pytree.flatten(a)

@@ -425,6 +425,21 @@ def _setitem(self, key, value):
     self.data[key] = np.asarray(value)
 
 
+def _np_method(fn):
+    """Tensor.sum/mean/max/min, also as NumPy calls them (`np.sum(t)` passes dtype=, out=)."""
+    def method(self, axis=None, keepdims=False, dtype=None, out=None, **kwargs):
+        if out is not None:
+            raise TypeError(f"{fn.__name__}: out= is not supported on Tensors")
+        if kwargs.get("where", True) is True:
+            kwargs.pop("where", None)
+        if kwargs:
+            raise TypeError(f"{fn.__name__}: unsupported arguments {sorted(kwargs)}")
+        r = fn(self, axis, keepdims)
+        return r if dtype is None else cast(r, dtype)
+    method.__name__ = fn.__name__
+    return method
+
+
 _METHODS = {
     "__add__": add, "__radd__": _rev(add), "__sub__": sub, "__rsub__": _rev(sub),
     "__mul__": mul, "__rmul__": _rev(mul), "__truediv__": div, "__rtruediv__": _rev(div),
@@ -433,7 +448,8 @@ _METHODS = {
     "__lt__": lt, "__le__": le, "__gt__": gt, "__ge__": ge, "__eq__": eq, "__ne__": ne,
     "__and__": logical_and, "__or__": logical_or, "__invert__": logical_not,
     "__getitem__": getitem, "__setitem__": _setitem,
-    "sum": sum, "mean": mean, "max": max, "min": min, "logsumexp": logsumexp,
+    "sum": _np_method(sum), "mean": _np_method(mean), "max": _np_method(max),
+    "min": _np_method(min), "logsumexp": logsumexp,
     "softmax": softmax, "log_softmax": log_softmax,
     "reshape": reshape, "transpose": transpose, "swapaxes": swapaxes, "squeeze": squeeze,
     "expand_dims": expand_dims, "broadcast_to": broadcast_to, "astype": astype,

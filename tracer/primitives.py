@@ -146,7 +146,7 @@ defprim("softplus", _softplus, (lambda g, out, x: g * T.sigmoid(x),), expr="soft
 defprim("relu", lambda x: np.maximum(x, 0).astype(x.dtype, copy=False),
         (lambda g, out, x: T.where(x > 0, g, 0),), expr="relu({0})")
 defprim("abs", np.abs, (lambda g, out, x: g * T.sign(x),), expr="abs({0})")
-defprim("sign", np.sign, (lambda g, out, x: None,), expr="sign({0})")
+defprim("sign", np.sign, None, expr="sign({0})")  # zero derivative: not recorded, like comparisons
 defprim("stop_gradient", lambda x: x, None, expr="{0}", backward="StopGradient")
 defprim("cast", _cast, (lambda g, out, x, dtype: T.cast(g, x.dtype) if x.dtype.kind in "fc" else None,),
         expr="cast({0})", backward="ToCopyBackward")

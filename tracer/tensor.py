@@ -442,10 +442,10 @@ def _weak_scalar(x, like):
 def as_input(x, like=None):
     if isinstance(x, Tensor):
         return x
+    if isinstance(x, np.generic):  # before Python scalars: np.float64 subclasses float, and
+        return Tensor(np.asarray(x), _user=False)  # NumPy scalars are strongly typed (NEP 50)
     if isinstance(x, (bool, int, float, complex)):
         return _weak_scalar(x, like)
-    if isinstance(x, np.generic):
-        return Tensor(np.asarray(x), _user=False)
     if hasattr(x, "__cuda_array_interface__") and not isinstance(x, np.ndarray):
         raise TypeError(f"a device array was passed to an eager op; copy it to the host first")
     return Tensor(x if isinstance(x, np.ndarray) else np.asarray(x), _user=False)
