@@ -92,7 +92,7 @@ def split_output(out, has_aux, who):
 def differentiate(value, diff, captured, create_graph):
     """One sweep for the differentiated arguments and the captured leaves; unused -> zeros."""
     targets = diff + captured
-    if value.grad_fn is None:
+    if value.grad_fn is None and not value.requires_grad:  # a differentiated leaf itself: seed 1
         grads = [None] * len(targets)
     else:
         grads = sweep([value], [None], targets, create_graph=create_graph, retain_graph=create_graph)

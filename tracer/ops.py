@@ -462,6 +462,15 @@ for _n, _f in _METHODS.items():
     setattr(Tensor, _n, _f)
 Tensor.__hash__ = lambda self: id(self)
 
+def _bool_only(logical, ufunc):
+    """`&`, `|`, `~` on booleans are the logical ops; on integers NumPy's bitwise ops (no grad)."""
+    def fn(*xs):
+        if builtins.all(np.asarray(x.data if isinstance(x, Tensor) else x).dtype == np.bool_ for x in xs):
+            return logical(*xs)
+        return Tensor(ufunc(*(x.data if isinstance(x, Tensor) else x for x in xs)))
+    return fn
+
+
 UFUNCS = {
     "add": add, "subtract": sub, "multiply": mul, "true_divide": div, "divide": div,
     "negative": neg, "power": pow, "exp": exp, "log": log, "log1p": log1p, "expm1": expm1,
@@ -469,4 +478,6 @@ UFUNCS = {
     "maximum": maximum, "minimum": minimum, "less": lt, "less_equal": le, "greater": gt,
     "greater_equal": ge, "equal": eq, "not_equal": ne, "matmul": matmul, "sign": sign,
     "logical_and": logical_and, "logical_or": logical_or, "logical_not": logical_not,
+    "bitwise_and": _bool_only(logical_and, np.bitwise_and),  # ndarray & Tensor on booleans
+    "bitwise_or": _bool_only(logical_or, np.bitwise_or), "invert": _bool_only(logical_not, np.invert),
 }
