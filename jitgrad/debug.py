@@ -153,7 +153,7 @@ def _worst_element(fn, arrays, analytic, eps, rtol, atol, positions):
     return worst
 
 
-def _check_order1(fn, arrays, eps, rtol, atol, rng, order, what, positions):
+def _check_order1(fn, arrays, eps, rtol, atol, rng, order, what, positions, projected=False):
     """Directional derivative along a random v: FD vs <grad, v>."""
     _, gs, _ = _grads(fn, arrays)
     vs = [rng.standard_normal(a.shape).astype(a.dtype) for a in arrays]
@@ -168,6 +168,8 @@ def _check_order1(fn, arrays, eps, rtol, atol, rng, order, what, positions):
                f"directional derivative along a random direction is {ana!r} (analytic) vs "
                f"{num!r} (numeric), |difference| {abs(num - ana):.3g} > tolerance {tol:.3g} "
                f"(eps={eps}, rtol={rtol}, atol={atol})")
+        if projected:
+            msg += "; f is not scalar, so gradients are of <f(x), c> for a fixed random cotangent c"
         total = sum(a.size for a in arrays)
         if total <= _FULL_FD_LIMIT:
             w = _worst_element(fn, arrays, [g.data for g in gs], eps, rtol, atol, positions)
@@ -248,7 +250,8 @@ def check_grads(f, args, order=1, eps=None, rtol=None, atol=None, *, seed=0, com
     eager_value, eager_grads, _ = _grads(fn, arrays)
     for k in range(1, order + 1):
         _check_order1(fn, arrays, eps, rtol, atol, rng, k,
-                      "eager" if k == 1 else "(nested reverse-mode)", nums)
+                      "eager" if k == 1 else "(nested reverse-mode)", nums,
+                      projected=checker.cotangent is not None)
         if k < order:
             us = [rng.standard_normal(a.shape).astype(a.dtype) for a in arrays]
             fn = _directional(fn, us)
