@@ -11,6 +11,7 @@ import zlib
 
 import numpy as np
 import pytest
+from hypothesis import given, settings, strategies as st
 
 import jitgrad as jg
 from tracer import ops as T
@@ -433,3 +434,27 @@ def test_numpy_reductions_on_tensors():
         np.testing.assert_allclose(fn(x, axis=-1, keepdims=True).numpy(), fn(x.numpy(), axis=-1, keepdims=True))
     (g,) = jg.grad(np.sum(np.exp(x)), x)
     np.testing.assert_allclose(g.numpy(), np.exp(x.numpy()))
+
+
+# ----------------------------------------------------------------------------- random broadcasting
+@st.composite
+def _broadcast_pair(draw):
+    nd = draw(st.integers(0, 3))
+    shape = draw(st.lists(st.integers(0, 3), min_size=nd, max_size=nd))
+    a = [d if draw(st.booleans()) else 1 for d in shape]
+    b = [d if draw(st.booleans()) else 1 for d in shape]
+    a = a[draw(st.integers(0, nd)):]  # drop leading axes of one side
+    return tuple(a), tuple(b)
+
+
+@settings(max_examples=30, deadline=None)
+@given(shapes=_broadcast_pair(), op=st.sampled_from(["add", "sub", "mul", "div", "maximum", "where", "pow"]),
+       seed=st.integers(0, 2**16))
+def test_check_grads_random_broadcasting(shapes, op, seed):
+    rng = np.random.default_rng(seed)
+    a, b = (make(P(*s) if op in ("pow", "div") else N(*s), rng) for s in shapes)
+    if op == "where":
+        c = rng.random(np.broadcast_shapes(*shapes)) > 0.5
+        jg.check_grads(lambda x, y: jg.where(c, x, y), (a, b), order=2, compiled=False)
+    else:
+        jg.check_grads(getattr(jg, op), (a, b), order=2, compiled=False)
