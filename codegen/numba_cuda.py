@@ -931,7 +931,15 @@ def _import(modname, path):
 
 
 def _is_device(a):
-    return hasattr(a, "__cuda_array_interface__") and not isinstance(a, np.ndarray)
+    """A device array: `__cuda_array_interface__` (numba, CuPy, torch), or the simulator's."""
+    return (hasattr(a, "__cuda_array_interface__") or type(a).__name__ == "FakeCUDAArray") \
+        and not isinstance(a, np.ndarray)
+
+
+def _as_device(a, cuda):
+    if hasattr(a, "copy_to_host") and hasattr(a, "reshape"):  # numba (or simulator) device array
+        return a
+    return cuda.as_cuda_array(a)  # CuPy, torch, ...: a zero-copy view
 
 
 class CudaCompiled:
@@ -981,7 +989,7 @@ class CudaCompiled:
         args = []
         for a, (shape, dtype) in zip(arrays, self.in_meta):
             if _is_device(a):
-                d = a if isinstance(a, cuda.devicearray.DeviceNDArray) else cuda.as_cuda_array(a)
+                d = _as_device(a, cuda)
                 if tuple(d.shape) != shape:
                     raise ValueError(f"cuda: argument of shape {tuple(d.shape)}, compiled for {shape}")
                 if np.dtype(d.dtype) != dtype:

@@ -23,14 +23,35 @@ CacheInfo = namedtuple("CacheInfo", "hits misses signatures")
 _ARRAY, _TREE, _STATIC, _SCALAR = range(4)
 
 
+def _is_device_array(x):
+    """CUDA device arrays: anything with __cuda_array_interface__, or the simulator's arrays."""
+    return (hasattr(x, "__cuda_array_interface__") or type(x).__name__ == "FakeCUDAArray") \
+        and not isinstance(x, np.ndarray)
+
+
 def _is_array(x):
-    return isinstance(x, (np.ndarray, Tensor)) or (hasattr(x, "__cuda_array_interface__"))
+    return isinstance(x, (np.ndarray, Tensor)) or _is_device_array(x)
 
 
 def _array_sig(a):
     if isinstance(a, Tensor):
         a = a.data
-    return (a.shape, np.dtype(a.dtype))
+    if _is_device_array(a) and hasattr(a, "__cuda_array_interface__"):  # e.g. torch dtypes
+        return (tuple(a.shape), np.dtype(a.__cuda_array_interface__["typestr"]))
+    return (tuple(a.shape), np.dtype(a.dtype))
+
+
+def _to_host(tree):
+    """Host copies of the device arrays in an argument (tracing runs the function eagerly)."""
+    if isinstance(tree, (list, tuple, dict)):
+        leaves, td = pytree.flatten(tree)
+        return pytree.unflatten(td, [_to_host(x) for x in leaves])
+    if not _is_device_array(tree):
+        return tree
+    if hasattr(tree, "copy_to_host"):
+        return tree.copy_to_host()
+    from numba import cuda
+    return cuda.as_cuda_array(tree).copy_to_host()
 
 
 def _static_key(x, i):
@@ -97,7 +118,7 @@ class JitGrad:
             elif isinstance(a, Tensor):
                 key.append((a.data.shape, a.data.dtype))
                 arrays.append(a.data)
-            elif i in nums or _has_array(a):
+            elif i in nums or _is_device_array(a) or _has_array(a):
                 leaves, td = pytree.flatten(a)
                 sig = [pytree.treedef_key(td)]
                 for leaf in leaves:
@@ -152,6 +173,8 @@ class JitGrad:
         return "new signature: " + "; ".join(diffs)
 
     def _trace_and_compile(self, key, args, kwargs):
+        args = [_to_host(a) for a in args]
+        kwargs = {k: _to_host(v) for k, v in kwargs.items()}
         new_args, specs, diff = prepare_args(args, self.argnums, traced=True)
         # program inputs in the order `_scan` passes arrays: by position, then keyword
         dyn = []

@@ -59,6 +59,7 @@ def as_array(x):
     """An argument at `argnums`: arrays stay, Python and NumPy scalars become 0-d arrays."""
     if isinstance(x, Tensor):
         return x.data
-    if hasattr(x, "__cuda_array_interface__") and not isinstance(x, np.ndarray):
+    if (hasattr(x, "__cuda_array_interface__") or type(x).__name__ == "FakeCUDAArray") \
+            and not isinstance(x, np.ndarray):
         return x
     return np.asarray(x)
