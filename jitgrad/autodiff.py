@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import warnings
+import weakref
 
 import numpy as np
 
@@ -272,7 +273,20 @@ class FunctionCtx:
         if self.freed:
             from tracer.engine import FREED_MSG
             raise RuntimeError(FREED_MSG)
-        return self.saved
+        node = self._node() if getattr(self, "_node", None) is not None else None
+        if node is None:
+            return self.saved
+        # saved outputs come back attached to this Function's node (as in PyTorch), so a
+        # backward written with tensor ops can itself be differentiated (create_graph=True)
+        return tuple(Tensor(node.out_data[t.index], _node=node, _out_idx=t.index,
+                            _traced=t.traced) if isinstance(t, _SavedOutput) else t for t in self.saved)
+
+
+class _SavedOutput:
+    __slots__ = ("index", "traced")
+
+    def __init__(self, index, traced):
+        self.index, self.traced = index, traced
 
 
 class FunctionNode(Node):
@@ -341,5 +355,10 @@ class Function:
         if not (requires_grad or tape_ids):
             return raw if multi else outs[0]
         node = FunctionNode(cls, ctx, args, outs, requires_grad, tape_ids)
+        pos = {id(o): i for i, o in enumerate(outs)}
+        if any(isinstance(t, Tensor) and id(t) in pos for t in ctx.saved):
+            ctx.saved = tuple(_SavedOutput(pos[id(t)], t._traced) if isinstance(t, Tensor) and id(t) in pos
+                              else t for t in ctx.saved)
+            ctx._node = weakref.ref(node)  # weak: no cycle node -> ctx -> node
         wrapped = tuple(Tensor(o.data, _node=node, _out_idx=i, _traced=o._traced) for i, o in enumerate(outs))
         return wrapped if multi else wrapped[0]

@@ -87,8 +87,8 @@ def sweep(outputs, grad_outputs, targets=None, *, create_graph=False, retain_gra
             roots.append((e, None))
 
     def traversable(node):
-        if isinstance(node, AccumulateGrad):
-            return True
+        if isinstance(node, AccumulateGrad):  # a tape differentiates only what it watched
+            return tape_id is None or tape_id in node.variable._tape_ids
         return node.requires_grad if tape_id is None else tape_id in node.tape_ids
 
     # discover the reachable graph
@@ -235,6 +235,6 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, 
         raise RuntimeError("inputs= was given but is empty")
     res = sweep(outs, gos, ins, create_graph=create_graph, retain_graph=retain_graph, accumulate=True)
     for t, g in zip(ins or (), res):  # non-leaf inputs get their gradient in .grad too (PyTorch)
-        if g is not None and t.grad_fn is not None:
+        if g is not None and t.grad_fn is not None and not t._retains_grad:  # (its hook did it)
             g = g if create_graph else Tensor(g.data)
             t._grad = g if t._grad is None else t._grad + g

@@ -76,11 +76,16 @@ class _GradMode:
         return False
 
     def __call__(self, fn):
+        flag = self.flag
+
         @functools.wraps(fn)
         def wrapper(*args, **kwargs):
-            with type(self).__new__(type(self)) as m:
-                m.flag = self.flag
+            prev = STATE.grad_enabled
+            STATE.grad_enabled = flag
+            try:
                 return fn(*args, **kwargs)
+            finally:
+                STATE.grad_enabled = prev
         return wrapper
 
 
@@ -102,6 +107,11 @@ class set_grad_enabled(_GradMode):
 
     def __enter__(self):
         return self
+
+    def __call__(self, fn):
+        # used as a decorator: the mode applies inside fn only (PyTorch restores it here)
+        STATE.grad_enabled = self._prev[-1]
+        return super().__call__(fn)
 
 
 def is_grad_enabled():
