@@ -1,0 +1,47 @@
+"""Compiling traced Programs: loop IR, passes (fusion, CSE, DCE, buffer planning), Numba backend.
+
+`compile_program(program)` is the one entry point `jitgrad.jit` uses.
+"""
+from __future__ import annotations
+
+import os
+import time
+
+import numba
+
+from .ir import Kernel, IRError, format_kernel, verify_kernel
+from .passes import PIPELINE, Options, run_pipeline, verify
+from .numba_cpu import JITGRAD_VERSION, Compiled, default_cache_dir
+
+
+def _choose_threading_layer():
+    """TBB when present (safe under concurrent threads and fork), else OpenMP; never workqueue,
+    which aborts when two Python threads launch parallel kernels at once."""
+    if "NUMBA_THREADING_LAYER" not in os.environ and numba.config.THREADING_LAYER == "default":
+        numba.config.THREADING_LAYER = "threadsafe"
+
+
+_choose_threading_layer()
+
+
+def compile_program(program, *, backend="cpu", cache_dir=None, fuse=True, parallel=None, check=False):
+    """Compile a tracer Program to a `Compiled` callable.
+
+    cache_dir: None -> $JITGRAD_CACHE_DIR or ~/.cache/jitgrad; False -> no disk cache.
+    fuse=False lowers every primitive to its own loop (the reference for fusion tests);
+    parallel: None chooses by work size; check=True verifies the IR after every pass."""
+    if backend != "cpu":
+        from .numba_cuda import compile_cuda, resolve_backend
+        backend = resolve_backend(backend)
+        if backend == "cuda":
+            return compile_cuda(program, cache_dir=cache_dir)
+        if backend != "cpu":
+            raise ValueError(f"unknown backend {backend!r} (expected 'cpu', 'cuda' or 'auto')")
+    from .numba_cpu import compile_kernel
+    t0 = time.perf_counter()
+    k = run_pipeline(program, Options(fuse=fuse, parallel=parallel), check=check)
+    return compile_kernel(program, k, cache_dir, t0)
+
+
+__all__ = ["compile_program", "Compiled", "Kernel", "IRError", "Options", "PIPELINE", "run_pipeline",
+           "verify", "verify_kernel", "format_kernel", "default_cache_dir", "JITGRAD_VERSION"]

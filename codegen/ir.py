@@ -1,0 +1,365 @@
+"""The loop IR: flat buffers, loop nests, stores, reductions and BLAS matmuls.
+
+Every array in a kernel is a flat C-ordered `Buffer`; a view (broadcast, transpose, slice,
+reshape) is nothing but the index expression of a `Load`. Expressions are frozen dataclasses,
+so structural equality gives CSE for free.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+INT = np.dtype(np.int64)
+BOOL = np.dtype(np.bool_)
+# scalar ops a backend must render; the number is the arity (None: any)
+OPS = {**{k: 1 for k in "neg exp log log1p expm1 sqrt sin cos tanh sigmoid softplus relu abs sign "
+                         "logical_not cast".split()},
+       **{k: 2 for k in "add sub mul div pow maximum minimum lt le gt ge eq ne logical_and logical_or "
+                         "idiv mod".split()},
+       "where": 3}
+TRANSCENDENTAL = set("exp log log1p expm1 sqrt sin cos tanh sigmoid softplus pow div".split())
+
+
+# ----------------------------------------------------------------------------- expressions
+def _node(cls):
+    """Expressions are DAGs with heavy sharing: cache the hash, compare by hash first."""
+    fields = tuple(cls.__dataclass_fields__)
+
+    def __hash__(self):
+        h = self.__dict__.get("_h")
+        if h is None:
+            h = hash((cls.__name__,) + tuple(getattr(self, f) for f in fields))
+            object.__setattr__(self, "_h", h)
+        return h
+
+    def __eq__(self, other):
+        if self is other:
+            return True
+        if type(other) is not cls or hash(self) != hash(other):
+            return False
+        return all(getattr(self, f) == getattr(other, f) for f in fields)
+    cls.__hash__, cls.__eq__ = __hash__, __eq__
+    return cls
+
+
+@_node
+@dataclass(frozen=True)
+class Buffer:
+    name: str
+    shape: tuple
+    dtype: np.dtype
+    role: str = "tmp"   # in | out | tmp
+
+    @property
+    def size(self):
+        return int(np.prod(self.shape, dtype=np.int64))
+
+    def __repr__(self):
+        return self.name
+
+
+@_node
+@dataclass(frozen=True)
+class Const:
+    value: object
+    dtype: np.dtype
+
+    def __repr__(self):
+        return repr(self.value) if self.dtype == INT else f"{self.value!r}:{self.dtype}"
+
+
+@_node
+@dataclass(frozen=True)
+class Idx:
+    """A loop variable (int64)."""
+    name: str
+    dtype: np.dtype = INT
+
+    def __repr__(self):
+        return self.name
+
+
+@_node
+@dataclass(frozen=True)
+class Load:
+    buf: Buffer
+    index: object   # int64 expression: flat element offset
+
+    @property
+    def dtype(self):
+        return self.buf.dtype
+
+    def __repr__(self):
+        return f"{self.buf.name}[{self.index!r}]"
+
+
+@_node
+@dataclass(frozen=True)
+class ALU:
+    op: str
+    srcs: tuple
+    dtype: np.dtype
+
+    def __repr__(self):
+        if self.op == "cast":
+            return f"cast<{self.dtype}>({self.srcs[0]!r})"
+        return f"{self.op}({', '.join(map(repr, self.srcs))})"
+
+
+@_node
+@dataclass(frozen=True)
+class Acc:
+    """A scalar accumulator; `AccRef`-free: the Acc itself is the expression reading it."""
+    name: str
+    op: str          # sum | max
+    dtype: np.dtype
+
+    def __repr__(self):
+        return self.name
+
+
+@_node
+@dataclass(frozen=True)
+class LetRef:
+    name: str
+    dtype: np.dtype
+
+    def __repr__(self):
+        return self.name
+
+
+# ----------------------------------------------------------------------------- statements
+@dataclass(eq=False)
+class Loop:
+    var: Idx
+    extent: int
+    body: list
+    parallel: bool = False
+
+
+@dataclass(eq=False)
+class Store:
+    buf: Buffer
+    index: object
+    expr: object
+    accumulate: bool = False   # buf[index] += expr (scatter-add)
+
+
+@dataclass(eq=False)
+class Def:
+    """Declare and initialise an accumulator (0 for sum, -inf for max)."""
+    acc: Acc
+
+
+@dataclass(eq=False)
+class Reduce:
+    acc: Acc
+    expr: object
+
+
+@dataclass(eq=False)
+class Let:
+    ref: LetRef
+    expr: object
+
+
+@dataclass(frozen=True)
+class View:
+    """A strided window on a flat buffer (what MatMul operands and outputs are)."""
+    buf: Buffer
+    shape: tuple
+    strides: tuple
+    offset: int = 0
+
+    def __repr__(self):
+        return f"{self.buf.name}@{self.offset}{list(self.shape)}/{list(self.strides)}"
+
+
+@dataclass(eq=False)
+class MatMul:
+    """out = a @ b with NumPy batch broadcasting; lowered to np.dot (BLAS) per batch entry."""
+    out: View
+    a: View
+    b: View
+
+
+@dataclass(eq=False)
+class Kernel:
+    params: list          # input Buffers (invars then constvars), flat
+    param_shapes: list    # their n-d shapes
+    outs: list            # output Buffers (one per distinct output Var)
+    temps: list
+    body: list
+    storage: dict = field(default_factory=dict)   # temp name -> storage temp name (buffer plan)
+    flags: dict = field(default_factory=dict)
+
+    def __str__(self):
+        return format_kernel(self)
+
+
+# ----------------------------------------------------------------------------- helpers
+def children(e):
+    if isinstance(e, ALU):
+        return e.srcs
+    if isinstance(e, Load):
+        return (e.index,)
+    return ()
+
+
+def walk_expr(e, seen=None):
+    """Each node of an expression DAG once (loads' index expressions included)."""
+    seen = set() if seen is None else seen
+    stack = [e]
+    while stack:
+        e = stack.pop()
+        if id(e) in seen:
+            continue
+        seen.add(id(e))
+        yield e
+        stack.extend(children(e))
+
+
+def stmt_exprs(s):
+    if isinstance(s, Store):
+        return [s.index, s.expr]
+    if isinstance(s, (Reduce, Let)):
+        return [s.expr]
+    return []
+
+
+def walk_stmts(body):
+    for s in body:
+        yield s
+        if isinstance(s, Loop):
+            yield from walk_stmts(s.body)
+
+
+def buffers_read(stmts):
+    out = set()
+    for s in walk_stmts(stmts):
+        if isinstance(s, MatMul):
+            out |= {s.a.buf, s.b.buf}
+        if isinstance(s, Store) and s.accumulate:
+            out.add(s.buf)
+        for e in stmt_exprs(s):
+            out |= {x.buf for x in walk_expr(e) if isinstance(x, Load)}
+    return out
+
+
+def buffers_written(stmts):
+    return {s.buf for s in walk_stmts(stmts) if isinstance(s, Store)} | \
+           {s.out.buf for s in walk_stmts(stmts) if isinstance(s, MatMul)}
+
+
+# ----------------------------------------------------------------------------- printer
+def format_kernel(k: Kernel) -> str:
+    sig = ", ".join(f"{b.name}: {b.dtype}{list(s)}" for b, s in zip(k.params, k.param_shapes))
+    outs = ", ".join(f"{b.name}: {b.dtype}{list(b.shape)}" for b in k.outs)
+    lines = [f"kernel({sig}) -> ({outs})" + (f"  flags={k.flags}" if k.flags else "")]
+    for t in k.temps:
+        at = k.storage.get(t.name, t.name)
+        lines.append(f"  tmp {t.name}: {t.dtype}[{t.size}]" + (f" in {at}" if at != t.name else ""))
+    lines += format_body(k.body, 1)
+    return "\n".join(lines)
+
+
+def format_body(body, depth):
+    pad = "  " * depth
+    lines = []
+    for s in body:
+        if isinstance(s, Loop):
+            lines.append(f"{pad}for {s.var} in 0..{s.extent}{' parallel' if s.parallel else ''}:")
+            lines += format_body(s.body, depth + 1)
+        elif isinstance(s, Store):
+            lines.append(f"{pad}{s.buf.name}[{s.index!r}] {'+=' if s.accumulate else '='} {s.expr!r}")
+        elif isinstance(s, Def):
+            lines.append(f"{pad}{s.acc.name}: {s.acc.dtype} = {s.acc.op} identity")
+        elif isinstance(s, Reduce):
+            lines.append(f"{pad}{s.acc.name} {s.acc.op}= {s.expr!r}")
+        elif isinstance(s, Let):
+            lines.append(f"{pad}let {s.ref.name} = {s.expr!r}")
+        elif isinstance(s, MatMul):
+            lines.append(f"{pad}{s.out!r} = matmul({s.a!r}, {s.b!r})")
+        else:
+            lines.append(f"{pad}?{s!r}")
+    return lines
+
+
+# ----------------------------------------------------------------------------- verifier
+class IRError(AssertionError):
+    pass
+
+
+def verify_kernel(k: Kernel):
+    """Check scoping, typing and buffer invariants; raise IRError naming the first violation."""
+    bufs = {b.name: b for b in k.params + k.outs + k.temps}
+    if len(bufs) != len(k.params) + len(k.outs) + len(k.temps):
+        raise IRError("duplicate buffer names")
+    for t, s in k.storage.items():
+        if t not in bufs or s not in bufs or bufs[t].dtype != bufs[s].dtype or bufs[t].size > bufs[s].size:
+            raise IRError(f"bad storage plan {t} -> {s}")
+    inputs = {b.name for b in k.params}
+
+    def check_expr(e, scope):
+        for x in walk_expr(e):
+            if isinstance(x, Load):
+                if bufs.get(x.buf.name) != x.buf:
+                    raise IRError(f"load from undeclared buffer {x.buf.name}")
+                if x.index.dtype != INT:
+                    raise IRError(f"non-integer index {x.index!r}")
+            elif isinstance(x, (Idx, Acc, LetRef)):
+                if x not in scope:
+                    raise IRError(f"{x!r} used outside its scope")
+            elif isinstance(x, ALU):
+                if x.op not in OPS or (OPS[x.op] is not None and OPS[x.op] != len(x.srcs)):
+                    raise IRError(f"bad ALU {x.op}/{len(x.srcs)}")
+            elif not isinstance(x, Const):
+                raise IRError(f"unknown expression {x!r}")
+
+    def check_view(v, write):
+        if bufs.get(v.buf.name) != v.buf or (write and v.buf.name in inputs):
+            raise IRError(f"bad matmul buffer {v.buf.name}")
+        hi = v.offset + sum((n - 1) * s for n, s in zip(v.shape, v.strides) if n > 0 and s > 0)
+        if min(v.shape, default=1) > 0 and (v.offset < 0 or hi >= v.buf.size):
+            raise IRError(f"matmul view {v!r} out of bounds")
+
+    def check(body, scope, in_parallel):
+        scope = set(scope)
+        for s in body:
+            if isinstance(s, Loop):
+                if s.var in scope:
+                    raise IRError(f"loop variable {s.var} shadows an outer one")
+                if not isinstance(s.extent, int) or s.extent < 0:
+                    raise IRError(f"bad extent {s.extent}")
+                if s.parallel and in_parallel:
+                    raise IRError("nested parallel loops")
+                check(s.body, scope | {s.var}, in_parallel or s.parallel)
+            elif isinstance(s, Store):
+                if bufs.get(s.buf.name) != s.buf or s.buf.name in inputs:
+                    raise IRError(f"store to {s.buf.name}: not a writable buffer")
+                if s.accumulate and in_parallel:
+                    raise IRError("scatter-add inside a parallel loop")
+                check_expr(s.index, scope)
+                check_expr(s.expr, scope)
+                if s.expr.dtype != s.buf.dtype:
+                    raise IRError(f"store of {s.expr.dtype} into {s.buf.name}: {s.buf.dtype}")
+            elif isinstance(s, Def):
+                scope.add(s.acc)
+            elif isinstance(s, Reduce):
+                if s.acc not in scope:
+                    raise IRError(f"reduce into undeclared {s.acc}")
+                check_expr(s.expr, scope)
+            elif isinstance(s, Let):
+                check_expr(s.expr, scope)
+                if s.ref.dtype != s.expr.dtype:
+                    raise IRError(f"let {s.ref} dtype mismatch")
+                scope.add(s.ref)
+            elif isinstance(s, MatMul):
+                check_view(s.out, True)
+                check_view(s.a, False)
+                check_view(s.b, False)
+            else:
+                raise IRError(f"unknown statement {s!r}")
+    check(k.body, set(), False)
+    return k

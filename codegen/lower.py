@@ -1,0 +1,575 @@
+"""Lowering: Program -> loop IR, with fusion decided on the way (tinygrad's lazy scheduling).
+
+Each Program variable becomes a *lazy value*: a function from a multi-index to a scalar
+expression. Elementwise ops and views compose these functions (a broadcast is a zero stride, a
+transpose or slice is an index remap: no copies). Only some variables are *materialised* into
+buffers: outputs, reduction/matmul/concat/scatter results, and values that would otherwise be
+recomputed expensively (used by several loop nests, or broadcast into a bigger one). Each
+materialisation is a loop `Nest`; nests with the same iteration space and no dependency between
+them are merged into one loop (horizontal fusion: forward and backward share one pass over
+memory), and a reduction's accumulator lives at the loop depth of its kept axes, so
+elementwise stores and reductions over the same space share loops.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from tracer.primitives import PRIMS
+from tracer.program import Literal, Program, Var
+
+from .ir import (ALU, BOOL, INT, TRANSCENDENTAL, Acc, Buffer, Const, Def, Idx, Kernel, Load, Loop,
+                 MatMul, Reduce, Store, View, buffers_read, buffers_written)
+
+RECOMPUTE_MAX_COST = 8      # recompute a value in each consumer nest below this cost
+SMALL_MATMUL = 2048         # M*N*K at or below this: loops (fusable, no BLAS call overhead)
+
+
+# ----------------------------------------------------------------------------- index algebra
+def c(v, dtype=INT):
+    return Const(v, np.dtype(dtype))
+
+
+def iadd(a, b):
+    if isinstance(a, Const) and isinstance(b, Const):
+        return c(a.value + b.value)
+    if isinstance(a, Const) and a.value == 0:
+        return b
+    if isinstance(b, Const) and b.value == 0:
+        return a
+    return ALU("add", (a, b), INT)
+
+
+def imul(a, k):
+    if isinstance(a, Const):
+        return c(a.value * k)
+    if k == 0:
+        return c(0)
+    return a if k == 1 else ALU("mul", (a, c(k)), INT)
+
+
+def flat(idx, strides, offset=0):
+    e = c(offset)
+    for i, s in zip(idx, strides):
+        e = iadd(e, imul(i, s))
+    return e
+
+
+def cstrides(shape):
+    st, acc = [], 1
+    for n in reversed(shape):
+        st.append(acc)
+        acc *= n
+    return tuple(reversed(st))
+
+
+def affine(e):
+    """({Idx: coefficient}, constant) if e is an affine form of loop variables, else None."""
+    if isinstance(e, Const):
+        return {}, e.value
+    if isinstance(e, Idx):
+        return {e: 1}, 0
+    if isinstance(e, ALU) and e.op == "add":
+        a, b = affine(e.srcs[0]), affine(e.srcs[1])
+        if a is None or b is None:
+            return None
+        d = dict(a[0])
+        for k, v in b[0].items():
+            d[k] = d.get(k, 0) + v
+        return d, a[1] + b[1]
+    if isinstance(e, ALU) and e.op == "mul" and isinstance(e.srcs[1], Const):
+        a = affine(e.srcs[0])
+        return None if a is None else ({k: v * e.srcs[1].value for k, v in a[0].items()}, a[1] * e.srcs[1].value)
+    return None
+
+
+# ----------------------------------------------------------------------------- lazy values
+class Lazy:
+    shape: tuple
+    dtype: np.dtype
+    cost: int = 0
+
+    def at(self, idx):
+        raise NotImplementedError
+
+
+@dataclass(eq=False)
+class Strided(Lazy):
+    """A strided window on a buffer: loads only, any view keeps it strided."""
+    view: View
+    cost: int = 1
+
+    @property
+    def shape(self):
+        return self.view.shape
+
+    @property
+    def dtype(self):
+        return self.view.buf.dtype
+
+    def at(self, idx):
+        return Load(self.view.buf, flat(idx, self.view.strides, self.view.offset))
+
+
+@dataclass(eq=False)
+class Fn(Lazy):
+    shape: tuple
+    dtype: np.dtype
+    fn: object
+    cost: int = 1
+
+    def at(self, idx):
+        idx = tuple(idx)
+        memo = self.__dict__.setdefault("_memo", {})   # shared sub-DAGs, not exponential trees
+        r = memo.get(idx)
+        if r is None:
+            r = memo[idx] = self.fn(idx)
+        return r
+
+
+def remap(x: Lazy, shape, m, extra_cost=0):
+    """The lazy value y[idx] = x[m(idx)]; stays Strided when the map is affine."""
+    shape = tuple(shape)
+    if isinstance(x, Strided):
+        probe = tuple(Idx(f"_p{k}") for k in range(len(shape)))
+        a = affine(x.at(m(probe)).index)
+        if a is not None:
+            return Strided(View(x.view.buf, shape, tuple(a[0].get(p, 0) for p in probe), a[1]))
+    return Fn(shape, x.dtype, lambda idx: x.at(m(idx)), x.cost + extra_cost)
+
+
+def lz_broadcast(x, shape):
+    lead = len(shape) - len(x.shape)
+    if tuple(shape) == tuple(x.shape):
+        return x
+    return remap(x, shape, lambda idx: tuple(c(0) if n == 1 else idx[k + lead] for k, n in enumerate(x.shape)))
+
+
+def lz_transpose(x, axes):
+    inv = np.argsort(axes)
+    return remap(x, tuple(x.shape[a] for a in axes), lambda idx: tuple(idx[inv[k]] for k in range(len(axes))))
+
+
+def _nocopy_strides(shape, strides, new):
+    """NumPy's attempt_nocopy_reshape: strides giving `new` over the same memory, or None."""
+    old = [(n, s) for n, s in zip(shape, strides) if n != 1]
+    newd = [n for n in new if n != 1]
+    out, i, j = [], 0, 0
+    while i < len(old) and j < len(newd):
+        pi, pj, i2, j2 = old[i][0], newd[j], i + 1, j + 1
+        while pi != pj:
+            if pi < pj:
+                pi *= old[i2][0]
+                i2 += 1
+            else:
+                pj *= newd[j2]
+                j2 += 1
+        for k in range(i, i2 - 1):
+            if old[k][1] != old[k + 1][0] * old[k + 1][1]:
+                return None
+        st = old[i2 - 1][1]
+        grp = []
+        for k in range(j2 - 1, j - 1, -1):
+            grp.append(st)
+            st *= newd[k]
+        out += grp[::-1]
+        i, j = i2, j2
+    if len(out) != len(newd):
+        return None
+    it = iter(out)
+    return tuple(0 if n == 1 else next(it) for n in new)
+
+
+def lz_reshape(x, shape):
+    shape = tuple(shape)
+    if isinstance(x, Strided):
+        st = _nocopy_strides(x.shape, x.view.strides, shape) if x.view.buf.size else cstrides(shape)
+        if st is not None:
+            return Strided(View(x.view.buf, shape, st, x.view.offset))
+    # general: linearise in the new shape, delinearise in the old one (size-1 dims skipped)
+    nst, ost = cstrides(shape), cstrides(x.shape)
+
+    def m(idx):
+        lin = flat(idx, nst)
+        return tuple(c(0) if n == 1 else _divmod(lin, s, n, k == 0) for k, (n, s) in enumerate(zip(x.shape, ost)))
+    return remap(x, shape, m, extra_cost=2)
+
+
+def _divmod(lin, s, n, first):
+    e = lin if s == 1 else ALU("idiv", (lin, c(s)), INT)
+    return e if first else ALU("mod", (e, c(n)), INT)
+
+
+def index_map(spec, src_shape, arrays, out_shape):
+    """Multi-index map out -> source of x[spec] with NumPy advanced-indexing rules: the broadcast
+    index dims replace adjacent advanced indices in place, else they go first."""
+    adv = [k for k, e in enumerate(spec) if e[0] == "array"]
+    if adv:
+        advpos = [k for k, e in enumerate(spec) if e[0] in ("array", "int")]
+        bshape = np.broadcast_shapes(*(arrays[spec[k][1]].shape for k in adv))
+        nb = len(bshape)
+        adjacent = advpos == list(range(advpos[0], advpos[-1] + 1))
+
+    def m(idx):
+        src, r, bidx = [], 0, None
+        if adv and not adjacent:
+            bidx, r = idx[:nb], nb
+        for e in spec:
+            tag = e[0]
+            if tag == "slice":
+                src.append(iadd(c(e[1]), imul(idx[r], e[3])))
+                r += 1
+            elif tag == "new":
+                r += 1
+            elif tag == "int":
+                src.append(c(e[1]))
+            else:
+                if bidx is None:
+                    bidx, r = idx[r:r + nb], r + nb
+                a = arrays[e[1]]
+                v = a.at(tuple(c(0) if n == 1 else bidx[k + nb - len(a.shape)] for k, n in enumerate(a.shape)))
+                if v.dtype != INT:
+                    v = ALU("cast", (v,), INT)
+                n = src_shape[len(src)]
+                src.append(v if isinstance(v, Const) and v.value >= 0 else
+                           ALU("where", (ALU("lt", (v, c(0)), BOOL), ALU("add", (v, c(n)), INT), v), INT))
+        return tuple(src)
+    return m
+
+
+# ----------------------------------------------------------------------------- scalar ops
+def cast(e, dtype):
+    dtype = np.dtype(dtype)
+    if e.dtype == dtype:
+        return e
+    if isinstance(e, Const):
+        return Const(np.asarray(e.value).astype(dtype).item(), dtype)
+    return ALU("cast", (e,), dtype)
+
+
+def scalar_op(prim, srcs, out_dtype):
+    """The scalar expression of an elementwise primitive, inputs cast to the operation's dtype."""
+    if prim in ("stop_gradient", "cast"):
+        return cast(srcs[0], out_dtype)
+    if prim in ("lt", "le", "gt", "ge", "eq", "ne"):
+        dt = np.result_type(*(s.dtype for s in srcs))
+        return ALU(prim, tuple(cast(s, dt) for s in srcs), BOOL)
+    if prim.startswith("logical_"):
+        return ALU(prim, tuple(cast(s, BOOL) for s in srcs), BOOL)
+    if prim == "where":
+        return ALU("where", (cast(srcs[0], BOOL), cast(srcs[1], out_dtype), cast(srcs[2], out_dtype)), out_dtype)
+    return ALU(prim, tuple(cast(s, out_dtype) for s in srcs), out_dtype)
+
+
+def op_cost(prim):
+    return 10 if prim in TRANSCENDENTAL else 1
+
+
+# ----------------------------------------------------------------------------- nests
+@dataclass(eq=False)
+class Nest:
+    """One loop nest over `extents` (loop variables i0, i1, ...): full-depth stores and
+    reductions whose accumulator sits at `depth` (its kept axes are the outer loops)."""
+    extents: tuple
+    stores: list = field(default_factory=list)        # Store at full depth
+    reduces: list = field(default_factory=list)       # (depth, Acc, expr, epilogue Store)
+    matmul: MatMul | None = None
+    fusable: bool = True
+
+    def stmts(self):
+        if self.matmul is not None:
+            return [self.matmul]
+        return emit_loops(self.extents, self.stores, self.reduces)
+
+    @property
+    def reads(self):
+        return buffers_read(self.stmts())
+
+    @property
+    def writes(self):
+        return buffers_written(self.stmts())
+
+
+def loop_vars(n):
+    return tuple(Idx(f"i{k}") for k in range(n))
+
+
+def emit_loops(extents, stores, reduces, depth=0):
+    if depth == len(extents):
+        return list(stores) + [Reduce(acc, e) for d, acc, e, _ in reduces]
+    here = [r for r in reduces if r[0] == depth]
+    inner = emit_loops(extents, stores, reduces, depth + 1)
+    return [Def(r[1]) for r in here] + [Loop(Idx(f"i{depth}"), extents[depth], inner)] + [r[3] for r in here]
+
+
+# ----------------------------------------------------------------------------- the lowering
+class Lowering:
+    def __init__(self, p: Program, fuse: bool):
+        self.p, self.fuse = p, fuse
+        self.nests, self.temps, self.n_acc, self.bufs = [], [], 0, {}
+        self.params = [Buffer(f"a{k}", v.shape, v.dtype, "in") for k, v in enumerate(p.invars + p.constvars)]
+        self.outs, self.out_buf = [], {}
+        for v in p.outvars:
+            if isinstance(v, Var) and id(v) not in self.out_buf:
+                b = Buffer(f"o{len(self.outs)}", v.shape, v.dtype, "out")
+                self.outs.append(b)
+                self.out_buf[id(v)] = b
+
+    # buffers ------------------------------------------------------------------
+    def buffer_for(self, v):
+        b = self.out_buf.get(id(v)) or self.bufs.get(id(v))
+        if b is None:
+            b = self.bufs[id(v)] = Buffer(f"t{len(self.temps)}", v.shape, v.dtype, "tmp")
+            self.temps.append(b)
+        return b
+
+    def materialize(self, x: Lazy, buf: Buffer):
+        idx = loop_vars(len(buf.shape))
+        self.nests.append(Nest(buf.shape, [Store(buf, flat(idx, cstrides(buf.shape)), cast(x.at(idx), buf.dtype))]))
+        return Strided(View(buf, buf.shape, cstrides(buf.shape)))
+
+    def temp_copy(self, x: Lazy):
+        b = Buffer(f"t{len(self.temps)}", x.shape, x.dtype, "tmp")
+        self.temps.append(b)
+        return self.materialize(x, b)
+
+    # analysis: which variables get a buffer ------------------------------------
+    def plan(self):
+        p = self.p
+        eqns = p.eqns
+        M = {id(v) for v in p.outvars if isinstance(v, Var)}
+        if not self.fuse:
+            return M | {id(e.out) for e in eqns}
+        prod = {id(e.out): e for e in eqns}
+        for e in eqns:
+            kind = PRIMS[e.prim].kind
+            if kind in ("reduce", "matmul", "concat") or e.prim == "index_add":
+                M.add(id(e.out))
+            if kind == "matmul":
+                for v in e.inputs:   # operands must be buffers: materialise the base under views
+                    while isinstance(v, Var) and id(v) in prod and prod[id(v)].prim in (
+                            "transpose", "broadcast_to", "reshape") and id(v) not in M:
+                        v = prod[id(v)].inputs[0]
+                    if isinstance(v, Var) and id(v) in prod:
+                        M.add(id(v))
+        while True:
+            cost, sigs = {}, defaultdict(set)
+            for e in eqns:
+                kind = PRIMS[e.prim].kind
+                own = op_cost(e.prim) if kind == "elementwise" else 0 if kind == "view" else 2
+                cost[id(e.out)] = own + sum(cost.get(id(i), 1) for i in e.inputs
+                                            if isinstance(i, Var) and id(i) not in M)
+            for e in reversed(eqns):
+                s = {self.nest_sig(e)} if id(e.out) in M else sigs[id(e.out)]
+                for i in e.inputs:
+                    if isinstance(i, Var):
+                        sigs[id(i)] |= s
+            grow = set()
+            for e in eqns:
+                v = e.out
+                if id(v) in M or cost[id(v)] < RECOMPUTE_MAX_COST:
+                    continue
+                expanded = any(_size(u.out) > _size(v) for u in self.users[id(v)]
+                               if PRIMS[u.prim].kind in ("elementwise", "view"))
+                if len(sigs[id(v)]) > 1 or expanded:
+                    grow.add(id(v))
+            if not grow:
+                return M
+            M |= grow
+
+    def nest_sig(self, e):
+        kind = PRIMS[e.prim].kind
+        if kind == "reduce":
+            x = e.inputs[0]
+            axes = e.params["axes"]
+            kept = [d for d in range(len(x.shape)) if d not in axes]
+            return tuple(x.shape[d] for d in kept + list(axes))
+        if kind in ("elementwise", "view") or e.prim == "getitem":
+            return tuple(e.out.shape)
+        return ("own", id(e))
+
+    # main ------------------------------------------------------------------------
+    def run(self) -> Kernel:
+        p = self.p
+        self.users = defaultdict(list)
+        for e in p.eqns:
+            for i in e.inputs:
+                if isinstance(i, Var):
+                    self.users[id(i)].append(e)
+        M = self.plan()
+        env = {}
+        for v, b in zip(p.invars + p.constvars, self.params):
+            env[id(v)] = Strided(View(b, v.shape, cstrides(v.shape)))
+
+        def get(v):
+            if isinstance(v, Literal):
+                val = Const(np.asarray(v.value, v.dtype).item(), v.dtype)
+                return Fn((), v.dtype, lambda idx: val, 0)
+            return env[id(v)]
+
+        for e in p.eqns:
+            ins = [get(i) for i in e.inputs]
+            out = e.out
+            kind = PRIMS[e.prim].kind
+            if kind == "elementwise":
+                val = self.elementwise(e, ins)
+            elif kind == "view":
+                val = self.view(e, ins[0])
+            elif e.prim == "getitem":
+                val = self.getitem(e, ins)
+            elif kind == "reduce":
+                val = self.reduce(e, ins[0], self.buffer_for(out))
+            elif kind == "matmul":
+                val = self.matmul(e, ins[0], ins[1], self.buffer_for(out))
+            elif kind == "concat":
+                val = self.concat(e, ins, self.buffer_for(out))
+            elif e.prim == "index_add":
+                val = self.index_add(e, ins, self.buffer_for(out))
+            else:
+                raise NotImplementedError(e.prim)
+            if id(out) in M and not (isinstance(val, Strided) and val.view.buf == self.buffer_for(out)
+                                     and val.view.strides == cstrides(out.shape)):
+                val = self.materialize(val, self.buffer_for(out))
+            env[id(out)] = val
+        # outputs that are inputs or views: copy into their output buffer
+        for v in p.outvars:
+            if isinstance(v, Var):
+                b = self.out_buf[id(v)]
+                x = env[id(v)]
+                if not (isinstance(x, Strided) and x.view.buf == b):
+                    env[id(v)] = self.materialize(x, b)
+        return self.finish()
+
+    # primitives --------------------------------------------------------------------
+    def elementwise(self, e, ins):
+        shape = e.out.shape
+        xs = [lz_broadcast(x, shape) for x in ins]
+        prim, dt = e.prim, e.out.dtype
+        return Fn(shape, dt, lambda idx: scalar_op(prim, [x.at(idx) for x in xs], dt),
+                  op_cost(prim) + sum(x.cost for x in xs))
+
+    def view(self, e, x):
+        if e.prim == "reshape":
+            return lz_reshape(x, e.params["shape"])
+        if e.prim == "transpose":
+            return lz_transpose(x, e.params["axes"])
+        return lz_broadcast(x, e.params["shape"])
+
+    def getitem(self, e, ins):
+        x, arrays = ins[0], ins[1:]
+        m = index_map(e.params["index"], x.shape, arrays, e.out.shape)
+        return remap(x, e.out.shape, m, extra_cost=2 * len(arrays))
+
+    def reduce(self, e, x, buf):
+        axes = tuple(e.params["axes"])
+        kept = [d for d in range(len(x.shape)) if d not in axes]
+        order = kept + list(axes)
+        idx = loop_vars(len(order))
+        src = [None] * len(order)
+        for k, d in enumerate(order):
+            src[d] = idx[k]
+        op = "sum" if e.prim == "reduce_sum" else "max"
+        if op == "sum":
+            adt = np.dtype(np.float64) if x.dtype.kind == "f" else np.dtype(np.complex128) if x.dtype.kind == "c" else INT
+        else:
+            adt = x.dtype
+        self.n_acc += 1
+        acc = Acc(f"acc{self.n_acc}", op, adt)
+        expr = cast(x.at(tuple(src)), adt)
+        ostore = Store(buf, flat(idx[:len(kept)], cstrides(tuple(x.shape[d] for d in kept))), cast(acc, buf.dtype))
+        self.nests.append(Nest(tuple(x.shape[d] for d in order), [], [(len(kept), acc, expr, ostore)]))
+        return Strided(View(buf, buf.shape, cstrides(buf.shape)))
+
+    def matmul(self, e, a, b, buf):
+        M, K, N = a.shape[-2], a.shape[-1], b.shape[-1]
+        batch = buf.shape[:-2]
+        if M * N * K <= SMALL_MATMUL or a.dtype.kind != "f" or a.dtype != b.dtype or a.dtype != buf.dtype or K == 0:
+            # out[..., m, n] = sum_k a[..., m, k] * b[..., k, n]: a reduction nest over (..., m, n, k)
+            nb = len(batch)
+            A = lz_broadcast(a, batch + (M, K))
+            B = lz_broadcast(b, batch + (K, N))
+            dt = buf.dtype
+            prod = Fn(batch + (M, N, K), dt, lambda idx: scalar_op("mul", [
+                A.at(idx[:nb] + (idx[nb], idx[nb + 2])), B.at(idx[:nb] + (idx[nb + 2], idx[nb + 1]))], dt))
+            return self.reduce(_FakeEqn("reduce_sum", {"axes": (nb + 2,)}), prod, buf)
+        views = []
+        for x, (r, cl) in ((a, (M, K)), (b, (K, N))):
+            x = lz_broadcast(x, batch + (r, cl))
+            if not (isinstance(x, Strided) and _blas_layout(x.view)):
+                x = lz_broadcast(self.temp_copy(x), batch + (r, cl))
+            views.append(x.view)
+        out = View(buf, buf.shape, cstrides(buf.shape))
+        self.nests.append(Nest(buf.shape, matmul=MatMul(out, views[0], views[1]), fusable=False))
+        return Strided(out)
+
+    def concat(self, e, ins, buf):
+        axis, off = e.params["axis"], 0
+        st = cstrides(buf.shape)
+        for x in ins:
+            idx = loop_vars(len(x.shape))
+            oidx = tuple(iadd(i, c(off)) if k == axis else i for k, i in enumerate(idx))
+            self.nests.append(Nest(x.shape, [Store(buf, flat(oidx, st), cast(x.at(idx), buf.dtype))]))
+            off += x.shape[axis]
+        return Strided(View(buf, buf.shape, st))
+
+    def index_add(self, e, ins, buf):
+        g, arrays = ins[0], ins[1:]
+        st = cstrides(buf.shape)
+        zidx = loop_vars(len(buf.shape))
+        self.nests.append(Nest(buf.shape, [Store(buf, flat(zidx, st), c(0, buf.dtype) if buf.dtype != BOOL else c(False, BOOL))]))
+        m = index_map(e.params["index"], buf.shape, arrays, g.shape)
+        idx = loop_vars(len(g.shape))
+        self.nests.append(Nest(g.shape, [Store(buf, flat(m(idx), st), cast(g.at(idx), buf.dtype), accumulate=True)],
+                               fusable=False))
+        return Strided(View(buf, buf.shape, st))
+
+    # grouping --------------------------------------------------------------------------
+    def finish(self) -> Kernel:
+        groups = []   # [extents, [nests], reads, writes, fusable]
+        for n in self.nests:
+            r, w = n.reads, n.writes
+            dep = max((gi for gi, g in enumerate(groups) if r & g[3] or w & (g[2] | g[3])), default=-1)
+            target = None
+            if self.fuse and n.fusable:
+                for g in groups[dep + 1:]:
+                    if g[4] and g[0] == n.extents:
+                        target = g
+                        break
+            if target is None:
+                groups.append([n.extents, [n], set(r), set(w), n.fusable])
+            else:
+                target[1].append(n)
+                target[2] |= r
+                target[3] |= w
+        body = []
+        for extents, nests, _, _, fusable in groups:
+            if nests[0].matmul is not None:
+                body.append(nests[0].matmul)
+            else:
+                body += emit_loops(extents, [s for n in nests for s in n.stores],
+                                   [r for n in nests for r in n.reduces])
+        p = self.p
+        return Kernel(self.params, [v.shape for v in p.invars + p.constvars], self.outs, self.temps, body)
+
+
+def _size(v):
+    return int(np.prod(v.shape, dtype=np.int64))
+
+
+@dataclass
+class _FakeEqn:
+    prim: str
+    params: dict
+
+
+def _blas_layout(v: View):
+    """C- or F-ordered last two dims (what np.dot takes without a copy)."""
+    r, cl = v.shape[-2], v.shape[-1]
+    sr, sc = v.strides[-2], v.strides[-1]
+    return (sc == 1 or cl == 1) and (sr == cl or r == 1) or (sr == 1 or r == 1) and (sc == r or cl == 1)
+
+
+def lower(p: Program, opts) -> Kernel:
+    return Lowering(p, opts.fuse).run()

@@ -1,0 +1,188 @@
+"""Loop-IR passes and the one pipeline that turns a traced Program into a Kernel.
+
+Every pass is `pass(ir, opts) -> ir`; `PIPELINE` lists them in order and `run_pipeline`
+applies them, optionally verifying after each (tests do).
+"""
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .graph import cse, dce, fold_constants, simplify, verify_program
+from .ir import (ALU, INT, Acc, Const, Def, Idx, Kernel, Let, LetRef, Load, Loop, MatMul, Reduce, Store,
+                 buffers_read, buffers_written, children, stmt_exprs, verify_kernel, walk_stmts)
+from .lower import lower
+
+PARALLEL_MIN_WORK = 1 << 17   # loop iterations below which fork/join and 5x compile time don't pay
+
+
+@dataclass
+class Options:
+    fuse: bool = True
+    parallel: bool | None = None    # None: by work size; False: never; True: whenever legal
+    skip: tuple = ()                # pass names to leave out (tests)
+    extra: dict = field(default_factory=dict)
+
+
+# ----------------------------------------------------------------------------- CSE into lets
+def _rebuild(e, kids):
+    if isinstance(e, ALU):
+        return ALU(e.op, tuple(kids), e.dtype)
+    if isinstance(e, Load):
+        return Load(e.buf, kids[0])
+    return e
+
+
+def cse_lets(k: Kernel, opts) -> Kernel:
+    """Bind every expression node used more than once in a statement list to a `let`
+    (canonicalising structurally equal nodes first), so shared work is computed once per
+    iteration: forward values reused by the backward pass, tanh(x) used three times, ..."""
+    k.body = _cse_body(k.body, [0])
+    return k
+
+
+def _cse_body(body, counter):
+    body = [Loop(s.var, s.extent, _cse_body(s.body, counter), s.parallel) if isinstance(s, Loop) else s
+            for s in body]
+    table, canon_of = {}, {}
+
+    def canon(e):
+        r = canon_of.get(id(e))
+        if r is None:
+            kids = [canon(x) for x in children(e)]
+            r = _rebuild(e, kids) if any(a is not b for a, b in zip(kids, children(e))) else e
+            r = table.setdefault(r, r)
+            canon_of[id(e)] = r
+        return r
+
+    roots = []
+    for s in body:
+        roots.append([canon(e) for e in stmt_exprs(s)])
+    refs, seen = Counter(), set()
+    for rs in roots:
+        for r in rs:
+            refs[id(r)] += 1
+            stack = [r]
+            while stack:
+                e = stack.pop()
+                if id(e) in seen:
+                    continue
+                seen.add(id(e))
+                for ch in children(e):
+                    refs[id(ch)] += 1
+                    stack.append(ch)
+
+    def worth(e):
+        return isinstance(e, (ALU, Load)) and refs[id(e)] > 1
+
+    out, done = [], {}
+
+    def rw(e, pending):
+        r = done.get(id(e))
+        if r is not None:
+            return r
+        kids = [rw(x, pending) for x in children(e)]
+        new = _rebuild(e, kids) if any(a is not b for a, b in zip(kids, children(e))) else e
+        if worth(e):
+            counter[0] += 1
+            ref = LetRef(f"x{counter[0]}", e.dtype)
+            pending.append(Let(ref, new))
+            new = ref
+        done[id(e)] = new
+        return new
+
+    for s, rs in zip(body, roots):
+        pending = []
+        if isinstance(s, Store):
+            s = Store(s.buf, rw(rs[0], pending), rw(rs[1], pending), s.accumulate)
+        elif isinstance(s, Reduce):
+            s = Reduce(s.acc, rw(rs[0], pending))
+        out += pending + [s]
+    return out
+
+
+# ----------------------------------------------------------------------------- parallel loops
+def _work(s):
+    if not isinstance(s, Loop):
+        return 1
+    return s.extent * max((_work(x) for x in s.body), default=1)
+
+
+def parallelize(k: Kernel, opts) -> Kernel:
+    """prange the outer loop of nests big enough to pay for threads (and for parallel=True's
+    5-6x compile time); never scatter-adds, never a max accumulator shared across iterations."""
+    if opts.parallel is False:
+        return k
+    for i, s in enumerate(k.body):
+        if not isinstance(s, Loop) or s.extent < 2:
+            continue
+        inner = list(walk_stmts(s.body))
+        if any(isinstance(x, Store) and x.accumulate for x in inner):
+            continue
+        shared = {x.acc for x in k.body[:i] if isinstance(x, Def)}
+        if any(isinstance(x, Reduce) and x.acc in shared and x.acc.op != "sum" for x in inner):
+            continue
+        if opts.parallel or _work(s) >= PARALLEL_MIN_WORK:
+            s.parallel = True
+    k.flags["parallel"] = any(isinstance(s, Loop) and s.parallel for s in k.body)
+    return k
+
+
+# ----------------------------------------------------------------------------- buffer planning
+def plan_buffers(k: Kernel, opts) -> Kernel:
+    """Temporaries whose lifetimes (in top-level statements) do not overlap share storage."""
+    first, last = {}, {}
+    for i, s in enumerate(k.body):
+        for b in buffers_written([s]) | buffers_read([s]):
+            if b.role == "tmp":
+                first.setdefault(b.name, i)
+                last[b.name] = i
+    temps = {t.name: t for t in k.temps}
+    storage, cap = {}, {}
+    for n in sorted(first, key=first.get):
+        t = temps[n]
+        busy = {storage[m] for m in storage if last[m] >= first[n]}
+        cands = [s for s in cap if s not in busy and temps[s].dtype == t.dtype and cap[s] >= t.size]
+        best = min(cands, key=cap.get) if cands else None
+        if best is None:
+            best, cap[n] = n, t.size
+        storage[n] = best
+    k.storage = {n: s for n, s in storage.items() if n != s}
+    return k
+
+
+# ----------------------------------------------------------------------------- pipeline
+PIPELINE = [
+    ("fold_constants", fold_constants),
+    ("simplify", simplify),
+    ("cse", cse),
+    ("dce", dce),
+    ("lower", lower),            # fusion happens here (opts.fuse)
+    ("cse_lets", cse_lets),
+    ("parallelize", parallelize),
+    ("plan_buffers", plan_buffers),
+]
+
+
+def verify(ir):
+    return verify_kernel(ir) if isinstance(ir, Kernel) else verify_program(ir)
+
+
+def run_pipeline(program, opts: Options | None = None, check=False, trace=None):
+    """Apply PIPELINE; `check` runs the verifier after every pass, `trace` collects
+    (pass name, printed IR) for debugging."""
+    opts = opts or Options()
+    ir = program
+    if check:
+        verify(ir)
+    for name, fn in PIPELINE:
+        if name in opts.skip and name != "lower":
+            continue
+        ir = fn(ir, opts)
+        if check:
+            verify(ir)
+        if trace is not None:
+            trace.append((name, str(ir)))
+    return ir
