@@ -886,7 +886,7 @@ _LOCK = threading.Lock()
 
 
 def _cache_root(cache_dir):
-    root = cache_dir or os.environ.get("JITGRAD_CACHE_DIR") or os.path.join(
+    root = (cache_dir if cache_dir not in (None, False) else None) or os.environ.get("JITGRAD_CACHE_DIR") or os.path.join(
         os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "jitgrad")
     return os.path.join(os.fspath(root), "cuda")
 
@@ -899,6 +899,11 @@ def _load_module(source, key, cache_dir):
         return sys.modules[modname], True
     path = os.path.join(root, f"{key}.py")
     from_disk = False
+    if cache_dir is False:  # codegen convention: no disk cache
+        path = os.path.join(tempfile.mkdtemp(prefix="jitgrad-cuda-"), f"{key}.py")
+        with open(path, "w") as fh:
+            fh.write(source)
+        return _import(modname, path), False
     try:
         os.makedirs(root, exist_ok=True)
         import fcntl
