@@ -94,8 +94,9 @@ def index_key(index, arrays):
     key = []
     for entry in index:
         tag = entry[0]
-        if tag == "slice":
-            key.append(slice(entry[1], entry[2], entry[3]))
+        if tag == "slice":  # slice.indices() gives stop -1 for a reversed slice down to 0
+            stop = None if entry[3] < 0 and entry[2] < 0 else entry[2]
+            key.append(slice(entry[1], stop, entry[3]))
         elif tag == "int":
             key.append(entry[1])
         elif tag == "new":
