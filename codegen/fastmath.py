@@ -22,35 +22,37 @@ kernel cache keyed on a content hash should include ``SOURCE_HASH`` (the hash of
 
 Accuracy
 --------
-Measured by ``tests/codegen/test_fastmath.py`` (and the table below was produced the same way):
-the error in ULPs of the argument's precision against a higher-precision NumPy reference (float32
-results vs float64 NumPy rounded to float32; float64 results vs NumPy on ``np.longdouble``,
-x87 80-bit), over dense sweeps of the useful range (2**20 points plus special values). Errors in the
-subnormal output range are absolute (ULPs of the smallest subnormal), which all functions meet
-within 1 ULP there. The "vs NumPy" column is the largest difference to NumPy's own
-same-precision function (which has its own error of up to about 1 to 3 ULP).
+Measured over dense sweeps of the useful range (2**20 points, plus 2**17 points each of
++-[1e-30, 1] geometrically spaced; log adds the subnormal inputs), as the error in ULPs of the
+result's precision against a higher-precision NumPy reference: float32 results vs NumPy in float64,
+float64 results vs NumPy on ``np.longdouble`` (x87 80-bit). "vs NumPy" is the largest difference
+to NumPy's own same-precision function (which has its own error of up to 1-3 ULP in float32).
+Subnormal results are counted in ULPs of the smallest subnormal. ``tests/codegen/test_fastmath.py``
+asserts the bounds in brackets (on 2**18-point sweeps).
 
-=========  ==========================  ==========  ==========  ============  ============
-function   range swept                 f32 ULP     f64 ULP     f32 vs NumPy  f64 vs NumPy
-=========  ==========================  ==========  ==========  ============  ============
-exp        [-103, 88.7] / [-745, 709]  1           1           2             1
-expm1      [-20, 88] / [-40, 709]      2           2           2             2
-log        [1e-38, 3e38] + subnormal   1           1           1             1
-log1p      (-1, 1e30]                  2           2           2             2
-tanh       [-20, 20]                   2           2           2             2
-sigmoid    [-100, 100]                 2           2           3             3
-softplus   [-100, 100]                 2           2           2             2
-sin, cos   |x| <= 8192 / 2**20         1 abs*      1 abs*      1 abs*        1 abs*
-sqrt       all (llvm.sqrt)             0           0           0             0
-pow        all (libm ``x ** y``)       as libm     as libm     0             0
-=========  ==========================  ==========  ==========  ============  ============
+=========  ==========================  ============  ============  ============  ============
+function   range swept (f32 / f64)     f32 ULP       f64 ULP       f32 vs NumPy  f64 vs NumPy
+=========  ==========================  ============  ============  ============  ============
+exp        [-103, 88.7] / [-745, 709]  1.00  [1.5]   1.02  [1.5]   3  [3]        1  [1.5]
+expm1      [-20, 88] / [-40, 709]      1.65  [2.5]   2.17  [2.5]   2  [3]        2  [3]
+log        [tiny, max/2] + subnormals  0.92  [1.5]   1.26  [1.5]   3  [3]        1  [1.5]
+log1p      (-1, max/2]                 1.44  [2]     1.54  [2]     2  [3]        2  [2.5]
+tanh       [-20, 20]                   2.49  [3]     2.48  [3]     3  [3.5]      3  [3.5]
+sigmoid    [-100, 100]                 2.48  [3]     2.69  [3]     3  [3.5]      3  [3.5]
+softplus   [-100, 100]                 1.83  [2.5]   1.90  [2.5]   3  [3.5]      2  [3]
+sin        |x| <= 8192 / 2**20         0.78a [1]     0.87a [1]     0.5a [1]      1a [1.5]
+cos        |x| <= 8192 / 2**20         0.76a [1]     0.89a [1]     0.5a [1]      1a [1.5]
+sqrt       [0, 1e6]                    0.5   [0.5]   0.5   [0.5]   0  [0]        0  [0]
+pow        libm ``x ** y``             (libm)        (libm)        0             0
+=========  ==========================  ============  ============  ============  ============
 
-``abs*``: sin and cos are measured as absolute error in ULPs of 1.0 (relative accuracy near the
-zeros of sin/cos beyond the first is limited by the finite-precision Cody-Waite reduction, as in
-every vectorised libm). The reduction is accurate for |x| <= 8192 (float32) and |x| <= 2**20
-(float64); beyond that the error grows (about ``|x| * 2**-40`` float32, ``|x| * 2**-85``
-float64 absolute, until about 2**22 / 2**51 where the quadrant is lost). NumPy uses a
-full-precision (Payne-Hanek) reduction there.
+``a``: sin and cos are measured as absolute error in ULPs of 1.0 (near their zeros away from 0
+the relative error is limited by the Cody-Waite reduction with a 3-part pi/2, as in every
+vectorised libm). Beyond |x| = 8192 (float32) / 2**20 (float64) the reduction is no longer exact
+but stays backward-stable: the absolute error is at most about 0.5 ULP *of x* (the result is sin
+of a number within the rounding of x; e.g. float32 sin(1e5) is off by ~1e-6, float64 sin(1e9) by
+~6e-8). For |x| >= 2**22 (float32) / 2**51 (float64) the quadrant is lost and they return nan
+(NumPy's Payne-Hanek reduction gives the exact value there; use np.sin for such inputs).
 
 Special values follow NumPy: nan propagates everywhere; exp(+inf)=inf, exp(-inf)=0, overflow gives
 inf and underflow 0 (subnormals are produced); log(0)=-inf, log(<0)=nan, log(inf)=inf;
@@ -544,12 +546,14 @@ def softplus(x):
 
 
 def sin(x):
-    """Sine (accurate for |x| <= 8192 float32, 2**20 float64; see module docstring)."""
+    """Sine (1 ULP for |x| <= 8192 float32, 2**20 float64; nan from 2**22 / 2**51; see the
+    module docstring)."""
     return np.sin(x)
 
 
 def cos(x):
-    """Cosine (accurate for |x| <= 8192 float32, 2**20 float64; see module docstring)."""
+    """Cosine (1 ULP for |x| <= 8192 float32, 2**20 float64; nan from 2**22 / 2**51; see the
+    module docstring)."""
     return np.cos(x)
 
 
