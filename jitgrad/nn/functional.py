@@ -99,7 +99,8 @@ def cross_entropy(logits, target, reduction="mean"):
     tgt = target if isinstance(target, Tensor) else np.asarray(target)
     if tgt.dtype.kind in "fc":
         if tuple(tgt.shape) != x.shape:
-            raise ValueError(f"cross_entropy: probability targets need the logits' shape {x.shape}, "
-                             f"got {tuple(tgt.shape)}")
+            raise TypeError(f"cross_entropy: class labels must be integers, got dtype {tgt.dtype} "
+                            f"and shape {tuple(tgt.shape)} (floating-point targets are class "
+                            f"probabilities and need the logits' shape {x.shape})")
         return _reduce(-ops.sum(logp * tgt, -1), reduction, "cross_entropy")
     return nll_loss(logp, tgt, reduction)
