@@ -343,3 +343,23 @@ def test_generated_programs_use_every_op_kind():
             names.add(name)
     assert kinds == {"unary", "binary", "reduce", "softmax", "matmul", "take", "const", "stack", "dims"}
     assert set(UNARY) | set(BINARY) <= names | {"flip_last", "rotate_last"}
+
+
+try:
+    from hypothesis import given, settings, strategies as st
+except ImportError:  # hypothesis is a dev extra: the seeded programs above still run
+    given = None
+
+if given is not None:
+    @settings(max_examples=25, deadline=None, derandomize=True)
+    @given(seed=st.integers(1000, 2 ** 31 - 1), n_ops=st.integers(10, 25))
+    def test_hypothesis_programs_match_torch(seed, n_ops):
+        prog = generate(seed, n_ops)
+        jl, _, jout = run(J, *prog)
+        tl, _, tout = run(T, *prog)
+        _compare(J.value(jout), T.value(tout), "output")
+        for k, (a, b) in enumerate(zip(J.grad(jout, jl), T.grad(tout, tl))):
+            if b is None:
+                assert a is None or not np.any(J.value(a))
+            else:
+                _compare(J.value(a), T.value(b), f"grad of input {k}")
