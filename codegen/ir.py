@@ -193,6 +193,7 @@ class Kernel:
     body: list
     storage: dict = field(default_factory=dict)   # temp name -> storage temp name (buffer plan)
     flags: dict = field(default_factory=dict)
+    outvars: list = field(default_factory=list)  # the Program's outputs after graph passes
 
     def __str__(self):
         return format_kernel(self)

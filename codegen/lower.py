@@ -297,9 +297,10 @@ def loop_vars(n):
 
 
 def emit_loops(extents, stores, reduces, depth=0):
-    if depth == len(extents):
-        return list(stores) + [Reduce(acc, e) for d, acc, e, _ in reduces]
     here = [r for r in reduces if r[0] == depth]
+    if depth == len(extents):   # (a reduction over no axes has its accumulator here too)
+        return [Def(r[1]) for r in here] + list(stores) + [Reduce(acc, e) for d, acc, e, _ in reduces] + \
+            [r[3] for r in here]
     inner = emit_loops(extents, stores, reduces, depth + 1)
     return [Def(r[1]) for r in here] + [Loop(Idx(f"i{depth}"), extents[depth], inner)] + [r[3] for r in here]
 
@@ -551,7 +552,8 @@ class Lowering:
                 body += emit_loops(extents, [s for n in nests for s in n.stores],
                                    [r for n in nests for r in n.reduces])
         p = self.p
-        return Kernel(self.params, [v.shape for v in p.invars + p.constvars], self.outs, self.temps, body)
+        return Kernel(self.params, [v.shape for v in p.invars + p.constvars], self.outs, self.temps, body,
+                      outvars=list(p.outvars))
 
 
 def _size(v):

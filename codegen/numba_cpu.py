@@ -349,7 +349,7 @@ class Compiled:
         plan, seen, pos = [], set(), {}
         outs = {b.name: j for j, b in enumerate(kernel.outs)}
         j = 0
-        for v in program.outvars:
+        for v in kernel.outvars:
             if isinstance(v, Var):
                 if id(v) in seen:
                     plan.append(("copy", pos[id(v)]))

@@ -1,0 +1,250 @@
+"""The Numba CPU backend against the eager NumPy reference (tracer.evaluate), fused and unfused.
+
+Programs are value-and-grad traces, so every check covers forward values and gradients. Several
+primitives share one program to keep compile counts (and CI time) down; the session-wide kernel
+cache (tests/conftest.py) makes reruns cheap.
+"""
+import os
+
+import numpy as np
+import pytest
+
+import tracer
+from tracer import ops as T
+from tracer.primitives import PRIMS
+
+from codegen import compile_program, run_pipeline, Options, IRError, verify_kernel
+from codegen import numba_cpu
+
+CACHE = os.environ.get("JITGRAD_CACHE_DIR")
+TOL = {np.float32: dict(rtol=2e-4, atol=2e-5), np.float64: dict(rtol=1e-7, atol=1e-9)}
+
+
+def test_cache_dir_from_conftest(kernel_cache_dir):
+    assert CACHE and os.path.isdir(CACHE) and str(kernel_cache_dir) == CACHE
+
+
+def _r(*shape, dtype=np.float64, seed=0, pos=False):
+    a = np.random.default_rng(seed * 7 + len(shape)).standard_normal(shape)
+    return (np.abs(a) + 0.5 if pos else a).astype(dtype)
+
+
+def check(f, *args, fuse=True, tol=None, program=None):
+    """Compile f's value-and-grad Program (verifying the IR after every pass) and compare."""
+    p = program or tracer.trace_value_and_grad(f, *args)
+    c = compile_program(p, cache_dir=CACHE, fuse=fuse, check=True)
+    full = list(args) + list(p.const_values())
+    got, want = c(*full), tracer.evaluate(p, *full)
+    assert len(got) == len(want)
+    dt = next((a.dtype.type for a in args if a.dtype.kind == "f"), np.float64)
+    for g, w in zip(got, want):
+        assert isinstance(g, np.ndarray) and g.shape == w.shape and g.dtype == w.dtype, (g, w)
+        np.testing.assert_allclose(g, w, **(tol or TOL[dt]))
+    return c
+
+
+# ----------------------------------------------------------------------------- every primitive
+def unary(x, y):
+    a = T.exp(x * 0.3) + T.log(y) + T.log1p(y) + T.expm1(x * 0.2) + T.sqrt(y) + T.sin(x) + T.cos(x)
+    b = T.tanh(x) * T.sigmoid(x) + T.softplus(x) + T.relu(x) * T.abs(x) + T.sign(x) * x - x
+    return T.sum(a * b + T.stop_gradient(x) * x)
+
+
+def binary(x, y):
+    a = (x + y) * (x - y) / y + T.pow(y, x * 0.5) + y ** 2 + y ** 0.5 + y ** -1 + y ** 3
+    return T.sum(a + T.maximum(x, y) + T.minimum(x, y * 0.5))
+
+
+def logic(x, y):
+    m = T.logical_and(T.lt(x, y), T.ge(x, -0.5))
+    m = T.logical_or(m, T.logical_not(T.ne(x, x * 2)))
+    z = T.where(m, x * y, -x) + T.where(T.gt(x, 0.1), y, 0.0) + T.where(T.le(x, 0), x, 1.0)
+    z = z + T.cast(T.eq(x, x), x.dtype) + T.clip(x, -0.3, 0.4)
+    return T.sum(z * z)
+
+
+def reductions(x, y):
+    return (T.sum(T.max(x, 1) * 2) + T.sum(T.mean(x * y, 0, keepdims=True) * x) + T.sum(T.min(y, (0, 1)))
+            + T.sum(T.logsumexp(x, 1)) + T.sum(T.softmax(y, 0) * x) + T.sum(T.log_softmax(x) * y))
+
+
+def views(x, y):
+    a = T.reshape(x, (4, 3)) + T.transpose(y, (1, 0))[::1]
+    b = T.swapaxes(T.expand_dims(x, 0), 1, 2)[0] * T.squeeze(T.expand_dims(y.T, 2), 2)
+    c = T.broadcast_to(x[:, 1:2], (3, 4)) + x[::2, 1::2].sum() + x[1, None, :] * y[None, 2]
+    return T.sum(a * a) + T.sum(b) + T.sum(c * c)
+
+
+def indexing(x, y, idx):
+    a = x[idx, 1:] * 2 + x[np.array([0, 2, -1])][:, :3]
+    b = x[np.array([[0], [2]]), np.array([1, 3])]          # broadcast index arrays
+    c = y[:, np.array([0, 0, 2])]                          # duplicate indices: scatter-add grads
+    d = T.concatenate([x, y.T * 2, x[:1]], 0)
+    e = T.stack([x[0], x[1]], 1)
+    return T.sum(a * a) + T.sum(b) + T.sum(c * c) + T.sum(d * d) + T.sum(e * e)
+
+
+def matmuls(x, y, z):
+    a = x @ y                                   # 2-D
+    b = T.matmul(T.broadcast_to(x, (2, 3, 4)), z)  # batched, broadcast batch
+    c = T.dot(y.T, x.T)                         # transposed operands
+    return T.sum(a * a) + T.sum(T.tanh(b)) + T.sum(c) + T.sum(x @ y[:, :1])
+
+
+CASES = {
+    "unary": (unary, lambda dt: (_r(3, 5, dtype=dt), _r(3, 5, dtype=dt, seed=1, pos=True))),
+    "binary": (binary, lambda dt: (_r(3, 5, dtype=dt), _r(5, dtype=dt, seed=1, pos=True))),
+    "logic": (logic, lambda dt: (_r(4, 3, dtype=dt), _r(3, dtype=dt, seed=1))),
+    "reductions": (reductions, lambda dt: (_r(3, 4, dtype=dt), _r(3, 4, dtype=dt, seed=1))),
+    "views": (views, lambda dt: (_r(3, 4, dtype=dt), _r(3, 4, dtype=dt, seed=1))),
+    "indexing": (indexing, lambda dt: (_r(3, 4, dtype=dt), _r(4, 3, dtype=dt, seed=1), np.array([2, -3, 0]))),
+    "matmuls": (matmuls, lambda dt: (_r(3, 4, dtype=dt), _r(4, 5, dtype=dt, seed=1), _r(2, 4, 6, dtype=dt, seed=2))),
+}
+
+
+@pytest.mark.parametrize("fuse", [True, False], ids=["fused", "unfused"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_primitives(case, dtype, fuse):
+    f, make = CASES[case]
+    check(f, *make(dtype), fuse=fuse)
+
+
+def test_every_primitive_is_covered():
+    seen = set()
+    for f, make in CASES.values():
+        seen |= {e.prim for e in tracer.trace_value_and_grad(f, *make(np.float64)).eqns}
+    missing = set(PRIMS) - seen
+    assert not missing, missing
+
+
+def test_integer_and_bool_math():
+    def f(x, i, b):
+        j = T.cast(i * 2 - 1, np.float64) + T.cast(T.sum(i), np.float64) + T.cast(T.max(i, 0), np.float64)
+        return T.sum(x * j + T.where(b, x, 0.0)) + T.sum(T.cast(i @ i.T, np.float64))
+    check(f, _r(2, 3), np.arange(6).reshape(2, 3), np.array([True, False, True]))
+
+
+# ----------------------------------------------------------------------------- layouts
+def test_noncontiguous_zero_d_and_empty_inputs():
+    f = lambda x, s, e: T.sum(T.tanh(x) * s) + T.sum(e * 2.0) + s * s
+    x = _r(4, 6)
+    c = check(f, x[:, ::2], np.array(1.5), np.zeros((0, 3)))
+    p = tracer.trace_value_and_grad(f, x[:, ::2], np.array(1.5), np.zeros((0, 3)))
+    base = np.asfortranarray(_r(4, 3, seed=3))
+    for arg in (x[:, 1::2], base, np.ascontiguousarray(x[:, ::2])):
+        got, want = c(arg, np.array(0.5), np.zeros((0, 3))), tracer.evaluate(p, arg, np.array(0.5), np.zeros((0, 3)))
+        for g, w in zip(got, want):
+            np.testing.assert_allclose(g, w, rtol=1e-9)
+    with pytest.raises(ValueError):
+        c(_r(5, 3), np.array(0.5), np.zeros((0, 3)))
+
+
+def test_outputs_are_fresh_and_literals():
+    x = _r(3)
+    p = tracer.trace_value_and_grad(lambda x: T.sum(x), x)     # grad is ones: folded to constants
+    c = compile_program(p, cache_dir=CACHE, check=True)
+    a, b = c(x), c(x)
+    assert a[1] is not b[1] and not np.shares_memory(a[1], b[1])
+    np.testing.assert_allclose(a[1], np.ones(3))
+    p2 = tracer.trace_value_and_grad(lambda x: T.sum(x * 0.0) + 2.0, np.array(1.0))
+    r = compile_program(p2, cache_dir=CACHE, check=True)(np.array(3.0))
+    assert r[0].shape == () and float(r[0]) == 2.0 and float(r[1]) == 0.0
+
+
+# ----------------------------------------------------------------------------- IR and passes
+def w1(x, w):
+    return T.sum(T.tanh(x * w + 0.5) ** 2 * T.exp(-x * x) + T.sigmoid(w))
+
+
+def test_w1_fuses_into_one_loop_and_simplifies_pow():
+    x = _r(64, dtype=np.float32)
+    c = check(w1, x, _r(64, dtype=np.float32, seed=1))
+    top = [s for s in c.kernel.body]
+    assert len(top) == 3 and sum(type(s).__name__ == "Loop" for s in top) == 1, c.ir
+    assert "pow" not in c.ir and not c.kernel.temps
+    assert "prange(" not in c.source     # small: serial
+
+
+def test_big_loops_go_parallel():
+    n = 1 << 18
+    p = tracer.trace_value_and_grad(w1, np.ones(n, np.float32), np.ones(n, np.float32))
+    k = run_pipeline(p, Options(), check=True)
+    assert k.flags["parallel"] and "parallel" in str(k)
+
+
+def test_verifier_after_every_pass_and_catches_errors():
+    f, make = CASES["indexing"]
+    p = tracer.trace_value_and_grad(f, *make(np.float64))
+    trace = []
+    k = run_pipeline(p, Options(), check=True, trace=trace)
+    assert [n for n, _ in trace][-1] == "plan_buffers"
+    from codegen.ir import Store, Const
+    bad = run_pipeline(p, Options())
+    bad.body.append(Store(bad.params[0], Const(0, np.dtype(np.int64)), Const(1.0, np.dtype(np.float64))))
+    with pytest.raises(IRError):
+        verify_kernel(bad)
+    assert k is not None
+
+
+def test_buffer_planning_reuses_dead_temporaries():
+    p = tracer.trace_value_and_grad(unary, _r(3, 5), _r(3, 5, seed=1, pos=True))
+    k = run_pipeline(p, Options(fuse=False), check=True)
+    assert k.storage   # unfused: many short-lived temporaries share storage
+
+
+# ----------------------------------------------------------------------------- random programs
+from hypothesis import given, settings, strategies as st, HealthCheck  # noqa: E402
+
+
+@st.composite
+def programs(draw):
+    """A random chain of broadcasts, reductions, views and matmuls on two float64 inputs."""
+    m, n = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    ops = draw(st.lists(st.sampled_from(["tanh", "bcast", "sumax", "maxax", "T", "slice", "reshape",
+                                         "matmul", "mulrow", "exp", "gather"]), min_size=1, max_size=6))
+
+    def f(x, y):
+        z = x
+        for op in ops:
+            if op == "tanh":
+                z = T.tanh(z) + y[: z.shape[0] if z.ndim else 1].sum() * 0.1
+            elif op == "exp":
+                z = T.exp(z * 0.1) * z
+            elif op == "bcast" and z.ndim < 3:
+                z = T.broadcast_to(z, (2,) + z.shape) * 0.5 + z
+            elif op == "sumax" and z.ndim:
+                z = T.sum(z, z.ndim - 1, keepdims=z.ndim == 1)
+            elif op == "maxax" and z.ndim:
+                z = T.max(z * 1.5, 0) + 0.1
+            elif op == "T" and z.ndim >= 2:
+                z = T.swapaxes(z, -1, -2)
+            elif op == "slice" and z.ndim and z.shape[-1] > 1:
+                z = z[..., 1::2] * 2
+            elif op == "reshape" and z.ndim:
+                z = T.reshape(z, (-1,))
+            elif op == "matmul" and z.ndim >= 2:
+                z = z @ T.broadcast_to(y[:1, :1], (z.shape[-1], 3))
+            elif op == "mulrow" and z.ndim >= 1 and z.shape[-1] == y.shape[-1]:
+                z = z * y[0]
+            elif op == "gather" and z.ndim:
+                z = z[np.array([0, -1, 0])]
+        return T.sum(z * z)
+    return f, (_r(m, n, seed=draw(st.integers(0, 9))), _r(m, n, seed=11)), ops
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=list(HealthCheck))
+@given(programs())
+def test_random_programs_match_eager_and_finite_differences(prog):
+    f, args, ops = prog
+    p = tracer.trace_value_and_grad(f, *args)
+    c = check(f, *args, program=p)
+    # finite differences of the compiled value along a random direction
+    d = np.random.default_rng(1).standard_normal(args[0].shape)
+    eps = 1e-6
+    cs = p.const_values()
+    fp = c(args[0] + eps * d, args[1], *cs)[0]
+    fm = c(args[0] - eps * d, args[1], *cs)[0]
+    fd = (fp - fm) / (2 * eps)
+    an = float(np.sum(c(*args, *cs)[1] * d))
+    assert abs(fd - an) <= 1e-4 * (1 + abs(an)), (ops, fd, an)
