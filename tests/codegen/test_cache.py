@@ -1,0 +1,170 @@
+"""The kernel cache: reuse from a second process, corrupt files, read-only dirs, concurrency."""
+import os
+import subprocess
+import sys
+import textwrap
+import threading
+import warnings
+
+import numpy as np
+import pytest
+
+import tracer
+from tracer import ops as T
+
+from codegen import compile_program, numba_cpu
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+CACHE = os.environ.get("JITGRAD_CACHE_DIR")
+
+
+def _program(k=0.5):
+    x = np.linspace(-1, 1, 7)
+    return tracer.trace_value_and_grad(lambda x: T.sum(T.sin(x) * x + k), x), x
+
+
+def _forget(c):
+    numba_cpu._MEM.pop(c.key, None)
+
+
+SCRIPT = textwrap.dedent("""
+    import json, numpy as np, tracer
+    from tracer import ops as T
+    from codegen import compile_program
+    x = np.linspace(-1, 1, 7)
+    p = tracer.trace_value_and_grad(lambda x: T.sum(T.sin(x) * x + 0.5), x)
+    c = compile_program(p)
+    st = c.dispatcher.stats
+    print(json.dumps(dict(disk=c.from_disk_cache, misses=sum(st.cache_misses.values()),
+                          hits=sum(st.cache_hits.values()), value=float(c(x)[0]))))
+""")
+
+
+def test_second_process_compiles_nothing():
+    p, x = _program()
+    c = compile_program(p, cache_dir=CACHE)
+    env = dict(os.environ, PYTHONPATH=ROOT, JITGRAD_CACHE_DIR=CACHE)
+    out = subprocess.run([sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True, cwd=ROOT)
+    assert out.returncode == 0, out.stderr
+    import json
+    r = json.loads(out.stdout.strip().splitlines()[-1])
+    assert r["disk"] and r["misses"] == 0 and r["hits"] >= 1, r
+    assert np.isclose(r["value"], float(c(x)[0]))
+
+
+@pytest.mark.parametrize("damage", ["garbage", "truncate"])
+def test_corrupt_cache_file_is_recompiled_with_warning(tmp_path, damage):
+    p, x = _program(1.25 if damage == "garbage" else 1.75)
+    c = compile_program(p, cache_dir=tmp_path)
+    want = c(x)
+    path = tmp_path / f"jg_{c.key}.py"
+    text = path.read_text()
+    path.write_text(text[: len(text) // 2] if damage == "truncate" else text.replace("sin(", "cos("))
+    _forget(c)
+    with pytest.warns(RuntimeWarning, match="corrupt"):
+        c2 = compile_program(p, cache_dir=tmp_path)
+    for g, w in zip(c2(x), want):
+        np.testing.assert_allclose(g, w)
+    assert path.read_text() == text
+
+
+def test_corrupt_numba_index_is_recovered(tmp_path):
+    p, x = _program(2.5)
+    c = compile_program(p, cache_dir=tmp_path)
+    want = c(x)
+    for f in (tmp_path / "__pycache__").glob("*"):
+        f.write_bytes(b"\x00garbage")
+    _forget(c)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        c2 = compile_program(p, cache_dir=tmp_path)
+    for g, w in zip(c2(x), want):
+        np.testing.assert_allclose(g, w)
+
+
+@pytest.mark.skipif(hasattr(os, "geteuid") and os.geteuid() == 0, reason="root can write anywhere")
+def test_read_only_cache_dir_falls_back_to_memory(tmp_path):
+    d = tmp_path / "ro"
+    d.mkdir()
+    d.chmod(0o555)
+    try:
+        p, x = _program(3.5)
+        with pytest.warns(RuntimeWarning, match="memory only"):
+            c = compile_program(p, cache_dir=d)
+        assert not c.from_disk_cache and np.isfinite(c(x)[0])
+    finally:
+        d.chmod(0o755)
+
+
+def test_unwritable_cache_path_falls_back_to_memory(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    p, x = _program(4.5)
+    with pytest.warns(RuntimeWarning, match="memory only"):
+        c = compile_program(p, cache_dir=blocker / "sub")
+    want = tracer.evaluate(p, x)
+    np.testing.assert_allclose(c(x)[0], want[0])
+
+
+def test_cache_disabled_and_default_dir(monkeypatch, tmp_path):
+    monkeypatch.setenv("JITGRAD_CACHE_DIR", str(tmp_path))
+    assert numba_cpu.default_cache_dir() == tmp_path
+    p, x = _program(5.5)
+    c = compile_program(p, cache_dir=False)
+    assert not c.from_disk_cache and not list(tmp_path.glob("*.py"))
+
+
+def test_concurrent_first_compile_compiles_once(monkeypatch):
+    p, x = _program(float(np.random.default_rng().integers(1 << 30)))   # a key no one compiled yet
+    calls = []
+    real = numba_cpu._compile_memory
+
+    def counting(*a):
+        calls.append(1)
+        return real(*a)
+    monkeypatch.setattr(numba_cpu, "_compile_memory", counting)
+    results, errors = [None] * 8, []
+    barrier = threading.Barrier(8)
+
+    def work(i):
+        try:
+            barrier.wait()
+            c = compile_program(p, cache_dir=False)
+            results[i] = c(x)
+        except Exception as e:  # pragma: no cover
+            errors.append(e)
+    ts = [threading.Thread(target=work, args=(i,)) for i in range(8)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    assert not errors and len(calls) == 1
+    want = tracer.evaluate(p, x)
+    for r in results:
+        for g, w in zip(r, want):
+            np.testing.assert_allclose(g, w, rtol=1e-9)
+
+
+def test_concurrent_calls_of_a_parallel_kernel():
+    n = 1 << 18
+    x = np.linspace(-1, 1, n).astype(np.float32)
+    p = tracer.trace_value_and_grad(lambda x: T.sum(T.tanh(x) * x), x)
+    c = compile_program(p, cache_dir=CACHE)
+    assert "prange(" in c.source
+    want = c(x)
+    out, errors = [], []
+
+    def work():
+        try:
+            for _ in range(5):
+                out.append(c(x))
+        except Exception as e:  # pragma: no cover
+            errors.append(e)
+    ts = [threading.Thread(target=work) for _ in range(4)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    assert not errors and len(out) == 20
+    for r in out:
+        np.testing.assert_allclose(r[1], want[1])
