@@ -1,0 +1,599 @@
+"""The benchmark runner: correctness gate, interleaved timing, compile-cost and memory
+subprocesses, one table printer (plain text or Markdown), JSON, and a plot.
+
+`run(workloads, systems, opts) -> dict` is the whole benchmark as data (the JSON document);
+`render(doc, markdown=False) -> str` is the report.
+"""
+from __future__ import annotations
+
+import gc
+import json
+import os
+import platform
+import random
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+from dataclasses import dataclass
+
+import numpy as np
+
+from .systems import SYSTEMS, System, to_numpy, version_of
+from .workloads import WORKLOADS, Workload, reference
+
+SCHEMA = "jitgrad-bench/1"
+SETTLE_S = float(os.environ.get("JITGRAD_BENCH_SETTLE_S", "0.01"))
+TOL = {"float32": 2e-3, "float64": 1e-8}
+
+
+@dataclass
+class Options:
+    quick: bool = False
+    threads: int = 2
+    progress: bool = True
+    reps: int = 0             # 0: 5 quick, 15 full
+    budget_s: float = 0.0     # per system per workload; 0: 0.6 quick, 3 full
+    sample_s: float = 0.0     # target length of one timing sample; 0: 0.01 quick, 0.03 full
+
+    def __post_init__(self):
+        self.reps = self.reps or (5 if self.quick else 15)
+        self.budget_s = self.budget_s or (0.6 if self.quick else 3.0)
+        self.sample_s = self.sample_s or (0.01 if self.quick else 0.03)
+
+
+# ----------------------------------------------------------------------------- progress
+class _Progress:
+    def __init__(self, total, enabled):
+        self.bar = None
+        self.n, self.total, self.enabled = 0, total, enabled
+        if enabled:
+            try:
+                from tqdm import tqdm
+                self.bar = tqdm(total=total, file=sys.stderr, leave=False, dynamic_ncols=True)
+            except ImportError:
+                pass
+
+    def step(self, what):
+        self.n += 1
+        if self.bar is not None:
+            self.bar.set_description(what)
+            self.bar.update(1)
+        elif self.enabled:
+            print(f"[{self.n}/{self.total}] {what}", file=sys.stderr, flush=True)
+
+    def close(self):
+        if self.bar is not None:
+            self.bar.close()
+
+
+# ----------------------------------------------------------------------------- correctness gate
+def check(out, ref_value, ref_grads, tol):
+    """(ok, value_err, grad_err, message): errors relative to the reference's magnitude
+    (value: |v - r| / |r|; gradients: max |g - r| / max |r|, worst over the gradients)."""
+    v, gs = out
+    try:
+        v = float(np.asarray(to_numpy(v)).reshape(()))
+    except Exception as e:
+        return False, None, None, f"value is not a scalar: {e}"
+    if len(gs) != len(ref_grads):
+        return False, None, None, f"{len(gs)} gradients, expected {len(ref_grads)}"
+    ev = abs(v - ref_value) / max(abs(ref_value), 1e-30)
+    eg = 0.0
+    for k, (g, r) in enumerate(zip(gs, ref_grads)):
+        g = np.asarray(to_numpy(g), np.float64)
+        if g.shape != r.shape:
+            return False, ev, None, f"gradient {k} has shape {g.shape}, expected {r.shape}"
+        if not np.all(np.isfinite(g)):
+            return False, ev, None, f"gradient {k} has NaN/Inf"
+        eg = max(eg, float(np.max(np.abs(g - r), initial=0.0)) / max(float(np.max(np.abs(r), initial=0.0)), 1e-30))
+    ok = ev <= tol and eg <= tol
+    msg = "" if ok else f"disagrees with the float64 reference: value err {ev:.1e}, grad err {eg:.1e} (tol {tol:.0e})"
+    return ok, ev, eg, msg
+
+
+def _err(e):
+    s = str(e).strip().splitlines()
+    return f"{type(e).__name__}: {s[0][:200] if s else ''}"
+
+
+# ----------------------------------------------------------------------------- timing
+def _per_weight(build, w, args, argnums, threads):
+    """One value_and_grad per differentiated argument (each its own compiled function)."""
+    fns = [build(w, args, (i,), threads) for i in argnums]
+
+    def run():
+        outs = [f() for f in fns]
+        return outs[0][0], [o[1][0] for o in outs]
+    return run
+
+
+def _sample(fn, n):
+    gc_was = gc.isenabled()
+    gc.disable()
+    try:
+        t0 = time.perf_counter()
+        for _ in range(n):
+            fn()
+        return (time.perf_counter() - t0) / n
+    finally:
+        if gc_was:
+            gc.enable()
+
+
+def _stats(ts):
+    q1, med, q3 = np.percentile(ts, [25, 50, 75])
+    return {"median_s": float(med), "q1_s": float(q1), "q3_s": float(q3), "min_s": float(min(ts)),
+            "max_s": float(max(ts)), "n_samples": len(ts)}
+
+
+def _row(wid, sname, status, reason=None, **kw):
+    r = {"workload": wid, "system": sname, "status": status, "reason": reason, "timing": None,
+         "value_err": None, "grad_err": None, "compile_s": None, "ratio_vs_best_peer": None,
+         "bandwidth_frac": None, "metrics": {}}
+    r.update(kw)
+    return r
+
+
+def time_workload(w: Workload, systems, opts: Options, progress, bandwidth=None):
+    """Gate every system, then interleave timing samples across the ones that passed."""
+    args, argnums = w.make(opts.quick)
+    rv, rg = reference(w, args, argnums)
+    tol = TOL[w.dtype]
+    rows, live = [], []
+    for s in systems:
+        progress.step(f"{w.id} {s.name}")
+        if not s.supports(w.id):
+            rows.append(_row(w.id, s.name, "n/a", f"{s.name} has no {w.id} implementation"))
+            continue
+        why = s.unavailable()
+        if why:
+            rows.append(_row(w.id, s.name, "skipped", why))
+            continue
+        try:
+            fn = (_per_weight(s.build, w, args, argnums, opts.threads) if w.per_weight
+                  else s.build(w, args, argnums, opts.threads))
+            t0 = time.perf_counter()
+            out = fn()                                   # first call: compiles where the system compiles
+            first = time.perf_counter() - t0
+        except Exception as e:
+            rows.append(_row(w.id, s.name, "error", _err(e), metrics={"traceback": traceback.format_exc(limit=3)}))
+            continue
+        ok, ev, eg, msg = check(out, rv, rg, tol)
+        if not ok:
+            rows.append(_row(w.id, s.name, "WRONG", msg, value_err=ev, grad_err=eg))
+            continue
+        del out
+        try:
+            t1 = _sample(fn, 1)                          # warm-up
+            t1 = min(t1, _sample(fn, 1))
+        except Exception as e:
+            rows.append(_row(w.id, s.name, "error", "after a correct first call: " + _err(e)))
+            continue
+        n = max(1, int(opts.sample_s / max(t1, 1e-9)))
+        reps = int(max(3, min(opts.reps, opts.budget_s / max(n * t1, 1e-9))))
+        row = _row(w.id, s.name, "ok", value_err=ev, grad_err=eg, compile_s=first)
+        live.append([s, fn, n, reps, [], row])
+        rows.append(row)
+    # interleaved samples: round robin over the systems, in a shuffled order each round
+    order = random.Random(0)
+    while any(len(l[4]) < l[3] for l in live):
+        todo = [l for l in live if len(l[4]) < l[3]]
+        order.shuffle(todo)
+        for l in todo:
+            time.sleep(SETTLE_S)          # let the previous library's worker threads stop spinning
+            l[4].append(_sample(l[1], l[2]))
+    for s, fn, n, reps, ts, row in live:
+        row["timing"] = dict(_stats(ts), calls_per_sample=n)
+    _ratios(rows, {s.name: s.family for s in systems})
+    if w.min_bytes and bandwidth:
+        nbytes = w.min_bytes(args)
+        for r in rows:
+            if r["timing"]:
+                r["bandwidth_frac"] = nbytes / r["timing"]["median_s"] / bandwidth
+    return rows
+
+
+def _ratios(rows, family):
+    peers = [r for r in rows if r["timing"] and family.get(r["system"]) == "peer"]
+    if not peers:
+        return
+    best = min(r["timing"]["median_s"] for r in peers)
+    for r in rows:
+        if r["timing"]:
+            r["ratio_vs_best_peer"] = r["timing"]["median_s"] / best
+
+
+def measure_bandwidth(threads, nbytes=1 << 27):
+    """Copy bandwidth in bytes/s (read + write counted), the best of a NumPy copy and a
+    `threads`-wide Numba prange copy over 128 MiB."""
+    src = np.ones(nbytes // 4, np.float32)
+    dst = np.empty_like(src)
+    best = 0.0
+    fns = [lambda: np.copyto(dst, src)]
+    try:
+        import numba
+
+        @numba.njit(parallel=True, cache=False)
+        def _copy(a, b):
+            for i in numba.prange(a.size):
+                b[i] = a[i]
+        _copy(src, dst)
+        fns.append(lambda: _copy(src, dst))
+    except Exception:
+        pass
+    for f in fns:
+        f()
+        ts = [_sample(f, 1) for _ in range(5)]
+        best = max(best, 2 * nbytes / float(np.median(ts)))
+    return best
+
+
+# ----------------------------------------------------------------------------- W6, W7 (subprocesses)
+def _child_cmd(kind, sname, wid, threads, quick):
+    code = "import sys; from bench.harness import child_main; child_main(sys.argv[1:])"
+    return [sys.executable, "-c", code, kind, sname, wid, str(threads), "1" if quick else "0"]
+
+
+def _run_child(cmd, env, timeout):
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    e = dict(os.environ)
+    e.update(env)
+    e["PYTHONPATH"] = root + (os.pathsep + e["PYTHONPATH"] if e.get("PYTHONPATH") else "")
+    p = subprocess.run(cmd, env=e, capture_output=True, text=True, timeout=timeout, cwd=root)
+    for line in reversed(p.stdout.splitlines()):
+        if line.startswith("{"):
+            return json.loads(line)
+    tail = (p.stderr.strip().splitlines() or ["no output"])[-1]
+    raise RuntimeError(f"child exited {p.returncode}: {tail[:200]}")
+
+
+def child_main(argv):
+    """In a fresh process: build the system's function for a workload and time its first two
+    calls ("compile"), or measure one step's peak memory after warm-up ("memory")."""
+    kind, sname, wid, threads, quick = argv
+    threads, quick = int(threads), quick == "1"
+    s, w = SYSTEMS[sname], WORKLOADS[wid]
+    args, argnums = w.make(quick)
+    t0 = time.perf_counter()
+    fn = s.build(w, args, argnums, threads)
+    res = {"build_s": time.perf_counter() - t0}
+    if kind == "compile":
+        for key in ("first_call_s", "second_call_s"):
+            t0 = time.perf_counter()
+            fn()
+            res[key] = time.perf_counter() - t0
+    else:
+        import tracemalloc
+        fn()
+        fn()
+        gc.collect()
+        rss0 = _proc_kb("VmRSS")
+        with open("/proc/self/clear_refs", "w") as f:   # reset the VmHWM high-water mark
+            f.write("5")
+        tracemalloc.start()
+        out = fn()
+        res["tracemalloc_peak_bytes"] = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        res["rss_peak_bytes"] = (_proc_kb("VmHWM") - rss0) * 1024
+        res["outputs_bytes"] = int(sum(np.asarray(to_numpy(g)).nbytes for g in out[1]))
+    print(json.dumps(res), flush=True)
+
+
+def _proc_kb(field):
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise RuntimeError(f"{field} not in /proc/self/status")
+
+
+def compile_workload(w, systems, opts, progress):
+    """First call in a fresh process with an empty disk cache, the second call there (memory
+    cache hit), then the first call in a second fresh process reusing the disk cache."""
+    rows = []
+    for s in systems:
+        for wid in w.of:
+            progress.step(f"{w.id} {s.name}")
+            tag = f"{w.id}:{wid}"
+            why = s.unavailable()
+            if why:
+                rows.append(_row(tag, s.name, "skipped", why))
+                continue
+            if s.cache_env is None or not s.supports(wid):
+                rows.append(_row(tag, s.name, "n/a", "nothing to compile" if s.cache_env is None else
+                                 f"{s.name} has no {wid} implementation"))
+                continue
+            if opts.quick and s.name in QUICK_SKIP_COMPILE:
+                rows.append(_row(tag, s.name, "skipped", "--quick: compile cost not measured (slow fresh compile)"))
+                continue
+            try:
+                with tempfile.TemporaryDirectory(prefix="jitgrad-bench-cache-") as d:
+                    cmd = _child_cmd("compile", s.name, wid, opts.threads, opts.quick)
+                    a = _run_child(cmd, s.cache_env(d), 600)
+                    b = _run_child(cmd, s.cache_env(d), 600)
+                rows.append(_row(tag, s.name, "ok", metrics={"first_call_s": a["first_call_s"],
+                                                             "cache_hit_s": a["second_call_s"],
+                                                             "disk_hit_s": b["first_call_s"],
+                                                             "build_s": a["build_s"]}))
+            except Exception as e:
+                rows.append(_row(tag, s.name, "error", _err(e)))
+    return rows
+
+
+QUICK_SKIP_COMPILE = ("pytensor",)
+MEMORY_ENV = {  # freed buffers go back to the OS at once, so the RSS high-water mark is the step's peak
+    "MALLOC_MMAP_THRESHOLD_": "65536", "MALLOC_TRIM_THRESHOLD_": "65536", "MALLOC_TOP_PAD_": "0",
+    "GLIBC_TUNABLES": "glibc.malloc.mmap_threshold=65536:glibc.malloc.trim_threshold=65536:glibc.malloc.top_pad=0",
+    "JITGRAD_TUNE_MALLOC": "0"}
+
+
+def memory_workload(w, systems, opts, progress):
+    rows = []
+    for s in systems:
+        for wid in w.of:
+            progress.step(f"{w.id} {s.name}")
+            tag = f"{w.id}:{wid}"
+            why = s.unavailable()
+            if why:
+                rows.append(_row(tag, s.name, "skipped", why))
+                continue
+            if not s.supports(wid):
+                rows.append(_row(tag, s.name, "n/a", f"{s.name} has no {wid} implementation"))
+                continue
+            try:
+                m = _run_child(_child_cmd("memory", s.name, wid, opts.threads, opts.quick), MEMORY_ENV, 600)
+                rows.append(_row(tag, s.name, "ok", metrics=m))
+            except Exception as e:
+                rows.append(_row(tag, s.name, "error", _err(e)))
+    return rows
+
+
+# ----------------------------------------------------------------------------- the whole run
+def header(opts):
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(l.split(":", 1)[1].strip() for l in f if l.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    vers = {}
+    for m in ("numpy", "numba", "llvmlite", "scipy", "jitgrad", "torch", "jax", "jaxlib", "autograd", "pytensor"):
+        try:
+            vers[m] = version_of(m)
+        except Exception:
+            vers[m] = None
+    th = {"requested": opts.threads}
+    for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS", "XLA_FLAGS"):
+        th[k] = os.environ.get(k)
+    if "numba" in sys.modules:
+        import numba
+        th["numba"] = numba.get_num_threads()
+        try:
+            th["numba_threading_layer"] = numba.config.THREADING_LAYER
+        except Exception:
+            pass
+    if "torch" in sys.modules:
+        th["torch"] = sys.modules["torch"].get_num_threads()
+    return {"date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "cpu": cpu, "cores": os.cpu_count(),
+            "platform": platform.platform(), "python": platform.python_version(), "versions": vers,
+            "threads": th, "quick": opts.quick}
+
+
+def same_malloc_for_all():
+    """jitgrad's codegen raises glibc's mmap/trim thresholds when it is imported (freed multi-MB
+    buffers stay in the heap instead of being unmapped and page-faulted in again). That helps every
+    library that allocates big temporaries, so the harness applies the same setting up front for
+    all systems: results then do not depend on whether jitgrad happened to be imported."""
+    if os.environ.get("JITGRAD_TUNE_MALLOC", "1") == "0" or not sys.platform.startswith("linux"):
+        return "glibc defaults (JITGRAD_TUNE_MALLOC=0)"
+    try:
+        import ctypes
+        mallopt = ctypes.CDLL(None).mallopt
+        mallopt(-3, 32 << 20)   # M_MMAP_THRESHOLD
+        mallopt(-1, 1 << 30)    # M_TRIM_THRESHOLD
+        return "glibc mmap threshold 32 MiB, trim threshold 1 GiB (as jitgrad sets it), for every system"
+    except (OSError, AttributeError):
+        return "glibc defaults"
+
+
+def run(workloads, systems, opts: Options):
+    """Run the benchmark; returns the JSON document."""
+    malloc = same_malloc_for_all()
+    total = sum(len(systems) * max(1, len(w.of)) for w in workloads)
+    progress = _Progress(total, opts.progress)
+    bw = None
+    if any(w.min_bytes for w in workloads):
+        bw = measure_bandwidth(opts.threads)
+    rows = []
+    try:
+        for w in workloads:
+            if w.kind == "time":
+                rows += time_workload(w, systems, opts, progress, bw)
+            elif w.kind == "compile":
+                rows += compile_workload(w, systems, opts, progress)
+            else:
+                rows += memory_workload(w, systems, opts, progress)
+    finally:
+        progress.close()
+    meta = header(opts)
+    meta["bandwidth_Bps"] = bw
+    meta["malloc"] = malloc
+    doc = {"schema": SCHEMA, "meta": meta,
+           "workloads": {w.id: {"title": w.title, "dtype": w.dtype, "kind": w.kind} for w in workloads},
+           "systems": {s.name: {"label": s.label, "family": s.family, "available": s.unavailable() is None,
+                                "reason": s.unavailable()} for s in systems},
+           "results": rows}
+    doc["targets"] = targets(doc)
+    return doc
+
+
+def _get(doc, wid, sname):
+    for r in doc["results"]:
+        if r["workload"] == wid and r["system"] == sname:
+            return r
+    return None
+
+
+def _med(doc, wid, sname):
+    r = _get(doc, wid, sname)
+    return r["timing"]["median_s"] if r and r["timing"] else None
+
+
+def targets(doc):
+    """The compiler issue's targets, measured in this run (None where a side is missing)."""
+    out = []
+
+    def ratio(name, wid, other, want, faster=True):
+        a, b = _med(doc, wid, "jitgrad"), _med(doc, wid, other)
+        m = (b / a) if (a and b) else None
+        met = None if m is None else (m >= want if faster else (a / b) <= want)
+        out.append({"name": name, "target": f"{'>=' if faster else '<='} {want}x",
+                    "measured": (f"{m:.2f}x faster" if faster else f"{a / b:.2f}x the time") if m else None,
+                    "met": met})
+    ratio("W1 vs jax.jit", "W1", "jax", 3)
+    ratio("W1 vs torch.compile", "W1", "torch.compile", 2)
+    ratio("W1 vs hand-written Numba", "W1", "numba-hand", 1.5, faster=False)
+    a = _med(doc, "W2", "jitgrad")
+    peers = [m for m in (_med(doc, "W2", "torch"), _med(doc, "W2", "jax")) if m]
+    out.append({"name": "W2 vs best of torch eager, jax.jit", "target": "<= 1.0x the time",
+                "measured": f"{a / min(peers):.2f}x the time" if (a and peers) else None,
+                "met": (a <= min(peers)) if (a and peers) else None})
+    a = _med(doc, "W4", "jitgrad")
+    out.append({"name": "W4 cached call", "target": "< 5 us", "measured": f"{a * 1e6:.2f} us" if a else None,
+                "met": (a < 5e-6) if a else None})
+    r = _get(doc, "W6:W2", "jitgrad")
+    ok = r is not None and r["status"] == "ok"
+    out.append({"name": "W2 first-call compile", "target": "< 3 s",
+                "measured": f"{r['metrics']['first_call_s']:.2f} s" if ok else None,
+                "met": (r["metrics"]["first_call_s"] < 3) if ok else None})
+    out.append({"name": "W2 disk-cache hit, new process", "target": "< 0.3 s",
+                "measured": f"{r['metrics']['disk_hit_s']:.3f} s" if ok else None,
+                "met": (r["metrics"]["disk_hit_s"] < 0.3) if ok else None})
+    return out
+
+
+# ----------------------------------------------------------------------------- output
+def _fmt_t(s):
+    if s is None:
+        return ""
+    for unit, f in (("s", 1), ("ms", 1e3), ("us", 1e6)):
+        if s * f >= 1 or unit == "us":
+            return f"{s * f:.3g} {unit}"
+
+
+def _fmt_b(b):
+    if b is None:
+        return ""
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if abs(b) < 1024 or unit == "GiB":
+            return f"{b:.3g} {unit}" if unit != "B" else f"{int(b)} B"
+        b /= 1024
+
+
+def table(head, rows, markdown=False):
+    """The one table printer: plain aligned text or a Markdown table."""
+    rows = [[str(c) for c in r] for r in rows]
+    if markdown:
+        lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
+        return "\n".join(lines + ["| " + " | ".join(c.replace("|", "\\|") for c in r) + " |" for r in rows])
+    ws = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(head)]
+    line = lambda r: "  ".join(c.ljust(w) for c, w in zip(r, ws)).rstrip()  # noqa: E731
+    return "\n".join([line(head), line(["-" * w for w in ws])] + [line(r) for r in rows])
+
+
+def _status(r):
+    return r["status"] if r["status"] == "ok" else f"{r['status']}: {r['reason']}"
+
+
+def render(doc, markdown=False):
+    m = doc["meta"]
+    out = []
+    h = "#### " if markdown else "== "
+    v = ", ".join(f"{k} {x}" for k, x in m["versions"].items() if x)
+    th = m["threads"]
+    out.append(f"{h}jitgrad bench{' (--quick)' if m['quick'] else ''}, {m['date']}")
+    out.append(f"CPU: {m['cpu']} ({m['cores']} cores), {m['platform']}, Python {m['python']}\n")
+    out.append(f"Versions: {v}\n")
+    out.append(f"Threads: {th['requested']} for every system (OMP/MKL/OpenBLAS/NUMBA_NUM_THREADS, "
+               f"torch.set_num_threads, XLA_FLAGS intra_op_parallelism_threads); numba reports "
+               f"{th.get('numba', '?')}, torch {th.get('torch', '?')}.\n")
+    if m.get("malloc"):
+        out.append(f"Allocator: {m['malloc']}.\n")
+    if m.get("bandwidth_Bps"):
+        out.append(f"Measured copy bandwidth: {m['bandwidth_Bps'] / 1e9:.1f} GB/s (read + write).\n")
+    by = {}
+    for r in doc["results"]:
+        by.setdefault(r["workload"].split(":")[0], []).append(r)
+    for wid, rows in by.items():
+        info = doc["workloads"][wid]
+        out.append(f"\n{h}{wid}: {info['title']} ({info['dtype']})\n")
+        if info["kind"] == "time":
+            bw = any(r["bandwidth_frac"] for r in rows)
+            head = ["system", "median", "IQR", "min-max", "x best peer", "first call"] + (["of bandwidth"] if bw else []) + ["status"]
+            body = []
+            for r in sorted(rows, key=lambda r: (r["timing"] is None, r["timing"]["median_s"] if r["timing"] else 0)):
+                t = r["timing"] or {}
+                body.append([r["system"], _fmt_t(t.get("median_s")),
+                             f"{_fmt_t(t.get('q1_s'))} - {_fmt_t(t.get('q3_s'))}" if t else "",
+                             f"{_fmt_t(t.get('min_s'))} - {_fmt_t(t.get('max_s'))}" if t else "",
+                             f"{r['ratio_vs_best_peer']:.2f}" if r["ratio_vs_best_peer"] else "",
+                             _fmt_t(r["compile_s"])]
+                            + ([f"{100 * r['bandwidth_frac']:.0f}%" if r["bandwidth_frac"] else ""] if bw else [])
+                            + [_status(r)])
+        elif info["kind"] == "compile":
+            head = ["system", "of", "first call (fresh cache)", "cache hit, same process", "disk-cache hit, new process", "status"]
+            body = [[r["system"], r["workload"].split(":")[1], _fmt_t(r["metrics"].get("first_call_s")),
+                     _fmt_t(r["metrics"].get("cache_hit_s")), _fmt_t(r["metrics"].get("disk_hit_s")), _status(r)]
+                    for r in rows]
+        else:
+            head = ["system", "of", "RSS peak during step", "tracemalloc peak", "gradients", "status"]
+            body = [[r["system"], r["workload"].split(":")[1], _fmt_b(r["metrics"].get("rss_peak_bytes")),
+                     _fmt_b(r["metrics"].get("tracemalloc_peak_bytes")), _fmt_b(r["metrics"].get("outputs_bytes")),
+                     _status(r)] for r in rows]
+        out.append(table(head, body, markdown))
+        if info["kind"] == "memory":
+            out.append("\nRSS peak: growth of the resident set during one step after warm-up, in a fresh process "
+                       "with glibc returning freed blocks >= 64 KiB to the OS at once (every library's "
+                       "allocations, including Numba's and PyTorch's). tracemalloc peak: NumPy/Python "
+                       "allocations only (does not see PyTorch, JAX or Numba-internal buffers).")
+        if info["kind"] == "time" and any(r["ratio_vs_best_peer"] for r in rows):
+            out.append("\nx best peer: median / fastest median among PyTorch, torch.compile, JAX, autograd, "
+                       "PyTensor (< 1 is faster than every peer).")
+    if doc.get("targets"):
+        out.append(f"\n{h}Targets (compiler issue)\n")
+        out.append(table(["target", "want", "measured", "met"],
+                         [[t["name"], t["target"], t["measured"] or "not measured",
+                           {True: "yes", False: "NO", None: "-"}[t["met"]]] for t in doc["targets"]], markdown))
+    return "\n".join(out) + "\n"
+
+
+def plot(doc, path):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    rows = [r for r in doc["results"] if r["timing"]]
+    wids = list(dict.fromkeys(r["workload"] for r in rows))
+    sysn = list(dict.fromkeys(r["system"] for r in rows))
+    fig, ax = plt.subplots(figsize=(max(6, 1.6 * len(wids) + 2), 4.5))
+    wdt = 0.8 / max(1, len(sysn))
+    cmap = plt.get_cmap("tab10")
+    for j, s in enumerate(sysn):
+        xs, ys, es = [], [], []
+        for i, w in enumerate(wids):
+            r = next((r for r in rows if r["workload"] == w and r["system"] == s), None)
+            if r:
+                t = r["timing"]
+                xs.append(i + (j - (len(sysn) - 1) / 2) * wdt)
+                ys.append(t["median_s"])
+                es.append([t["median_s"] - t["q1_s"], t["q3_s"] - t["median_s"]])
+        ax.bar(xs, ys, wdt, label=s, color=cmap(j % 10), yerr=np.array(es).T if es else None, capsize=2)
+    ax.set_yscale("log")
+    ax.set_xticks(range(len(wids)), wids)
+    ax.set_ylabel("median time per call (s, log)")
+    ax.set_title(f"jitgrad bench, {doc['meta']['cpu']}, {doc['meta']['threads']['requested']} threads", fontsize=9)
+    ax.legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)

@@ -1,0 +1,267 @@
+"""Systems: how each library builds a value-and-gradient callable for a workload.
+
+A System knows which modules it needs (checked lazily: a system whose import fails is skipped
+with the reason), an ops adapter `o` that the workloads' losses are written against, and
+`build(workload_loss, args, argnums) -> callable()` returning `(value, [grads])` in the library's
+own types (converted with `to_numpy` only for the correctness check). Building happens once,
+outside the timed region; the callable's first run compiles where the system compiles.
+"""
+from __future__ import annotations
+
+import importlib
+import os
+from dataclasses import dataclass, field
+from types import SimpleNamespace
+from typing import Callable, Optional
+
+import numpy as np
+
+
+@dataclass
+class System:
+    name: str
+    label: str
+    modules: tuple = ()
+    build: Optional[Callable] = None             # (workload, args, argnums, threads) -> callable
+    workloads: Optional[tuple] = None            # None: every timed workload
+    family: str = "peer"                         # "jitgrad" | "peer" | "reference"
+    cache_env: Optional[Callable] = None         # dir -> env for a disk cache (compile workload)
+    note: str = ""
+    _reason: Optional[str] = field(default=None, repr=False)
+    _checked: bool = field(default=False, repr=False)
+
+    def unavailable(self):
+        """None when importable, else the reason (cached)."""
+        if not self._checked:
+            self._checked = True
+            for m in self.modules:
+                try:
+                    importlib.import_module(m)
+                except Exception as e:  # ImportError, but also broken installs
+                    self._reason = f"import {m} failed: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+                    break
+        return self._reason
+
+    def supports(self, wid):
+        return self.workloads is None or wid in self.workloads
+
+
+def to_numpy(x):
+    if hasattr(x, "detach"):                      # torch
+        return x.detach().cpu().numpy()
+    return np.asarray(x)
+
+
+# ----------------------------------------------------------------------------- jitgrad
+def _jg_ops():
+    import jitgrad as jg
+
+    def value_and_dt(net, t):
+        tt = jg.tensor(t, requires_grad=True)
+        u = net(tt)
+        (du,) = jg.grad(jg.sum(u), tt, create_graph=True)
+        return u, du
+
+    return SimpleNamespace(sum=jg.sum, mean=jg.mean, tanh=jg.tanh, exp=jg.exp, sigmoid=jg.sigmoid, sin=jg.sin,
+                           relu=jg.relu, cross_entropy=jg.nn.functional.cross_entropy, value_and_dt=value_and_dt)
+
+
+def _build_jitgrad(eager):
+    def build(w, args, argnums, threads):
+        import jitgrad as jg
+        o = _jg_ops()
+        f = lambda *a: w.loss(o, *a)  # noqa: E731
+        fn = jg.value_and_grad(f, argnums=argnums) if eager else jg.jit_grad(f, argnums=argnums)
+        return lambda: _tuple_grads(fn(*args))
+    return build
+
+
+def _tuple_grads(out):
+    v, g = out
+    return v, list(g) if isinstance(g, (tuple, list)) else [g]
+
+
+# ----------------------------------------------------------------------------- NumPy by hand
+def _build_numpy(w, args, argnums, threads):
+    return lambda: w.numpy_vg(args, argnums)
+
+
+def _build_handwritten(w, args, argnums, threads):
+    from bench.handwritten import w1_value_and_grad
+    x, y = args
+
+    def run():
+        v, gx, gw = w1_value_and_grad(x, y, threads=threads)
+        return v, [gx, gw]
+    return run
+
+
+# ----------------------------------------------------------------------------- PyTorch
+def _torch_ops():
+    import torch
+    import torch.nn.functional as F
+
+    def value_and_dt(net, t):
+        tt = t.detach().requires_grad_(True)
+        u = net(tt)
+        (du,) = torch.autograd.grad(u.sum(), tt, create_graph=True)
+        return u, du
+
+    return SimpleNamespace(sum=torch.sum, mean=torch.mean, tanh=torch.tanh, exp=torch.exp, sigmoid=torch.sigmoid,
+                           sin=torch.sin, relu=torch.relu, cross_entropy=F.cross_entropy, value_and_dt=value_and_dt)
+
+
+def _build_torch(compiled):
+    def build(w, args, argnums, threads):
+        import torch
+        torch.set_num_threads(threads)
+        o = _torch_ops()
+        targs = [torch.from_numpy(np.ascontiguousarray(a)) for a in args]
+        for i in argnums:
+            targs[i].requires_grad_(True)
+
+        def vg(*a):
+            v = w.loss(o, *a)
+            return v.detach(), list(torch.autograd.grad(v, [a[i] for i in argnums]))
+        if compiled:
+            vg = torch.compile(vg)
+        return lambda: vg(*targs)
+    return build
+
+
+# ----------------------------------------------------------------------------- JAX
+def _jax_ops():
+    import jax
+    import jax.numpy as jnp
+
+    def ce(logits, y):
+        lp = jax.nn.log_softmax(logits, axis=-1)
+        return -jnp.mean(jnp.take_along_axis(lp, y[:, None], axis=1))
+
+    def value_and_dt(net, t):
+        return jax.jvp(net, (t,), (jnp.ones_like(t),))
+
+    return SimpleNamespace(sum=jnp.sum, mean=jnp.mean, tanh=jnp.tanh, exp=jnp.exp, sigmoid=jax.nn.sigmoid,
+                           sin=jnp.sin, relu=jax.nn.relu, cross_entropy=ce, value_and_dt=value_and_dt)
+
+
+def _build_jax(w, args, argnums, threads):
+    import jax
+    jax.config.update("jax_enable_x64", True)
+    o = _jax_ops()
+    jargs = [jax.device_put(a) for a in args]
+    fn = jax.jit(jax.value_and_grad(lambda *a: w.loss(o, *a), argnums=argnums))
+
+    def run():
+        v, g = jax.block_until_ready(fn(*jargs))
+        return v, list(g)
+    return run
+
+
+# ----------------------------------------------------------------------------- HIPS autograd
+def _ag_ops():
+    import autograd.numpy as anp
+    from autograd import elementwise_grad
+    from autograd.scipy.special import logsumexp
+
+    def ce(logits, y):
+        return anp.mean(logsumexp(logits, axis=1) - logits[np.arange(logits.shape[0]), y])
+
+    def value_and_dt(net, t):
+        return net(t), elementwise_grad(lambda tt: net(tt))(t)
+
+    return SimpleNamespace(sum=anp.sum, mean=anp.mean, tanh=anp.tanh, exp=anp.exp,
+                           sigmoid=lambda z: 0.5 * (anp.tanh(0.5 * z) + 1), sin=anp.sin,
+                           relu=lambda z: anp.maximum(z, 0), cross_entropy=ce, value_and_dt=value_and_dt)
+
+
+def _build_autograd(w, args, argnums, threads):
+    from autograd import value_and_grad
+    o = _ag_ops()
+
+    def packed(diff, rest):
+        a = list(rest)
+        for i, d in zip(argnums, diff):
+            a[i] = d
+        return w.loss(o, *a)
+    vg = value_and_grad(packed, 0)
+    diff = tuple(args[i] for i in argnums)
+
+    def run():
+        v, g = vg(diff, args)
+        return v, list(g)
+    return run
+
+
+# ----------------------------------------------------------------------------- PyTensor
+def _pt_ops():
+    import pytensor
+    import pytensor.tensor as pt
+    from pytensor.tensor.special import log_softmax
+
+    def ce(logits, y):
+        lp = log_softmax(logits, axis=-1)
+        return -pt.mean(lp[pt.arange(y.shape[0]), y])
+
+    def value_and_dt(net, t):
+        u = net(t)
+        return u, pytensor.grad(u.sum(), t)
+
+    return SimpleNamespace(sum=pt.sum, mean=pt.mean, tanh=pt.tanh, exp=pt.exp, sigmoid=pt.sigmoid, sin=pt.sin,
+                           relu=lambda z: pt.maximum(z, 0), cross_entropy=ce, value_and_dt=value_and_dt)
+
+
+def _build_pytensor(w, args, argnums, threads):
+    import pytensor
+    import pytensor.tensor as pt
+    o = _pt_ops()
+    vs = [pt.tensor(f"a{i}", dtype=str(a.dtype), shape=(None,) * a.ndim) for i, a in enumerate(args)]
+    v = w.loss(o, *vs)
+    gs = pytensor.grad(v, [vs[i] for i in argnums])
+    fn = pytensor.function(vs, [v, *gs])
+
+    def run():
+        v, *g = fn(*args)
+        return v, g
+    return run
+
+
+# ----------------------------------------------------------------------------- registry
+def _env(**kw):
+    return lambda d: {k: v.format(d=d) for k, v in kw.items()}
+
+
+SYSTEMS = {s.name: s for s in [
+    System("jitgrad", "jitgrad jit_grad (compiled)", ("jitgrad",), _build_jitgrad(False), family="jitgrad",
+           cache_env=_env(JITGRAD_CACHE_DIR="{d}")),
+    System("jitgrad-eager", "jitgrad value_and_grad (eager)", ("jitgrad",), _build_jitgrad(True), family="jitgrad"),
+    System("numpy", "NumPy, hand-derived gradients", ("numpy",), _build_numpy, family="reference"),
+    System("numba-hand", "hand-written fused Numba kernel", ("numba", "bench.handwritten"), _build_handwritten,
+           workloads=("W1",), family="reference", cache_env=_env(NUMBA_CACHE_DIR="{d}")),
+    System("torch", "PyTorch eager", ("torch",), _build_torch(False)),
+    System("torch.compile", "torch.compile(value_and_grad)", ("torch",), _build_torch(True),
+           cache_env=_env(TORCHINDUCTOR_CACHE_DIR="{d}")),
+    System("jax", "jax.jit(value_and_grad)", ("jax",), _build_jax,
+           cache_env=_env(JAX_COMPILATION_CACHE_DIR="{d}", JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
+                          JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0")),
+    System("autograd", "HIPS autograd", ("autograd",), _build_autograd),
+    System("pytensor", "PyTensor (C backend)", ("pytensor",), _build_pytensor,
+           cache_env=_env(PYTENSOR_FLAGS="compiledir={d}")),
+]}
+
+
+def version_of(mod):
+    try:
+        from importlib.metadata import version
+        return version(mod)
+    except Exception:
+        m = importlib.import_module(mod)
+        return getattr(m, "__version__", "?")
+
+
+def thread_env(n):
+    """Environment that pins every library to n threads; set before numpy/torch/jax/numba load."""
+    n = str(n)
+    return {"OMP_NUM_THREADS": n, "MKL_NUM_THREADS": n, "OPENBLAS_NUM_THREADS": n, "NUMBA_NUM_THREADS": n,
+            "XLA_FLAGS": (os.environ.get("XLA_FLAGS", "") +
+                          f" --xla_cpu_multi_thread_eigen=true intra_op_parallelism_threads={n}").strip()}
