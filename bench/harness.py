@@ -24,7 +24,6 @@ from .systems import SYSTEMS, System, to_numpy, version_of
 from .workloads import WORKLOADS, Workload, reference
 
 SCHEMA = "jitgrad-bench/1"
-SETTLE_S = float(os.environ.get("JITGRAD_BENCH_SETTLE_S", "0.01"))
 TOL = {"float32": 2e-3, "float64": 1e-8}
 
 
@@ -36,11 +35,14 @@ class Options:
     reps: int = 0             # 0: 5 quick, 15 full
     budget_s: float = 0.0     # per system per workload; 0: 0.6 quick, 3 full
     sample_s: float = 0.0     # target length of one timing sample; 0: 0.01 quick, 0.03 full
+    settle_s: float = -1.0    # pause before each sample; -1: 0.1 quick, 0.15 full (JITGRAD_BENCH_SETTLE_S)
 
     def __post_init__(self):
         self.reps = self.reps or (5 if self.quick else 15)
         self.budget_s = self.budget_s or (0.6 if self.quick else 3.0)
         self.sample_s = self.sample_s or (0.01 if self.quick else 0.03)
+        if self.settle_s < 0:
+            self.settle_s = float(os.environ.get("JITGRAD_BENCH_SETTLE_S", 0.1 if self.quick else 0.15))
 
 
 # ----------------------------------------------------------------------------- progress
@@ -182,7 +184,9 @@ def time_workload(w: Workload, systems, opts: Options, progress, bandwidth=None)
         todo = [l for l in live if len(l[4]) < l[3]]
         order.shuffle(todo)
         for l in todo:
-            time.sleep(SETTLE_S)          # let the previous library's worker threads stop spinning
+            # BLAS/OpenMP/XLA worker threads spin for up to ~0.1 s after a call; on a small machine
+            # they would steal the cores of whichever system runs next. Let them go to sleep.
+            time.sleep(opts.settle_s)
             l[4].append(_sample(l[1], l[2]))
     for s, fn, n, reps, ts, row in live:
         row["timing"] = dict(_stats(ts), calls_per_sample=n)
@@ -322,7 +326,7 @@ def compile_workload(w, systems, opts, progress):
     return rows
 
 
-QUICK_SKIP_COMPILE = ("pytensor",)
+QUICK_SKIP_COMPILE = ("pytensor", "torch.compile")   # a fresh-cache compile takes 10-60 s each
 MEMORY_ENV = {  # freed buffers go back to the OS at once, so the RSS high-water mark is the step's peak
     "MALLOC_MMAP_THRESHOLD_": "65536", "MALLOC_TRIM_THRESHOLD_": "65536", "MALLOC_TOP_PAD_": "0",
     "GLIBC_TUNABLES": "glibc.malloc.mmap_threshold=65536:glibc.malloc.trim_threshold=65536:glibc.malloc.top_pad=0",
@@ -332,7 +336,7 @@ MEMORY_ENV = {  # freed buffers go back to the OS at once, so the RSS high-water
 def memory_workload(w, systems, opts, progress):
     rows = []
     for s in systems:
-        for wid in w.of:
+        for wid in (w.of[-1:] if opts.quick else w.of):   # --quick: the training step (W2) only
             progress.step(f"{w.id} {s.name}")
             tag = f"{w.id}:{wid}"
             why = s.unavailable()
@@ -378,7 +382,7 @@ def header(opts):
         th["torch"] = sys.modules["torch"].get_num_threads()
     return {"date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "cpu": cpu, "cores": os.cpu_count(),
             "platform": platform.platform(), "python": platform.python_version(), "versions": vers,
-            "threads": th, "quick": opts.quick}
+            "threads": th, "quick": opts.quick, "settle_s": opts.settle_s, "reps": opts.reps}
 
 
 def same_malloc_for_all():
@@ -401,7 +405,8 @@ def same_malloc_for_all():
 def run(workloads, systems, opts: Options):
     """Run the benchmark; returns the JSON document."""
     malloc = same_malloc_for_all()
-    total = sum(len(systems) * max(1, len(w.of)) for w in workloads)
+    total = sum(len(systems) * max(1, len(w.of) if not (opts.quick and w.kind == "memory") else 1)
+                for w in workloads)
     progress = _Progress(total, opts.progress)
     bw = None
     if any(w.min_bytes for w in workloads):
@@ -519,6 +524,9 @@ def render(doc, markdown=False):
     out.append(f"Threads: {th['requested']} for every system (OMP/MKL/OpenBLAS/NUMBA_NUM_THREADS, "
                f"torch.set_num_threads, XLA_FLAGS intra_op_parallelism_threads); numba reports "
                f"{th.get('numba', '?')}, torch {th.get('torch', '?')}.\n")
+    out.append(f"Timing: first call (compile) + warm-up, then up to {m.get('reps')} samples per system, "
+               f"interleaved round-robin in shuffled order with a {m.get('settle_s')} s pause before each "
+               f"sample (idle worker threads of the previous library stop spinning); median, IQR, min-max.\n")
     if m.get("malloc"):
         out.append(f"Allocator: {m['malloc']}.\n")
     if m.get("bandwidth_Bps"):

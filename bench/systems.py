@@ -124,6 +124,11 @@ def _build_torch(compiled):
             v = w.loss(o, *a)
             return v.detach(), list(torch.autograd.grad(v, [a[i] for i in argnums]))
         if compiled:
+            import torch._dynamo
+            cfg = torch._dynamo.config   # every workload compiles this same code object: allow it
+            for k in ("recompile_limit", "cache_size_limit"):
+                if hasattr(cfg, k):
+                    setattr(cfg, k, max(getattr(cfg, k), 256))
             vg = torch.compile(vg)
         return lambda: vg(*targs)
     return build
