@@ -141,11 +141,11 @@ def plan_buffers(k: Kernel, opts) -> Kernel:
                 last[b.name] = i
     temps = {t.name: t for t in k.temps}
     storage, cap = {}, {}
-    for n in sorted(first, key=first.get):
+    for n in sorted(first, key=lambda m: (first[m], m)):   # name breaks ties: same source every process
         t = temps[n]
         busy = {storage[m] for m in storage if last[m] >= first[n]}
         cands = [s for s in cap if s not in busy and temps[s].dtype == t.dtype and cap[s] >= t.size]
-        best = min(cands, key=cap.get) if cands else None
+        best = min(cands, key=lambda m: (cap[m], m)) if cands else None
         if best is None:
             best, cap[n] = n, t.size
         storage[n] = best

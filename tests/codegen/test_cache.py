@@ -52,6 +52,38 @@ def test_second_process_compiles_nothing():
     assert np.isclose(r["value"], float(c(x)[0]))
 
 
+KEY_SCRIPT = textwrap.dedent("""
+    import numpy as np, tracer
+    from tracer import ops as T
+    from codegen import run_pipeline
+    from codegen.ir import format_kernel
+    from codegen.numba_cpu import kernel_key, render
+    r = np.random.default_rng(0)
+    shapes = [(32, 24), (24,), (24, 24), (24,), (24, 5), (5,)]
+    ws = [r.standard_normal(s).astype(np.float32) for s in shapes]
+    x, labels = r.standard_normal((16, 32)).astype(np.float32), r.integers(0, 5, 16)
+    def mlp(*ws):   # many temporaries with overlapping lifetimes: buffer planning has ties to break
+        h = T.relu(T.matmul(x, ws[0]) + ws[1])
+        h = T.relu(T.matmul(h, ws[2]) + ws[3])
+        logp = T.log_softmax(T.matmul(h, ws[4]) + ws[5], -1)
+        return -T.mean(logp[np.arange(16), labels])
+    k = run_pipeline(tracer.trace_value_and_grad(mlp, *ws))
+    print(kernel_key(format_kernel(k), render(k, cache=True)))
+""")
+
+
+def test_kernel_key_is_the_same_in_every_process():
+    """The disk cache only helps if a new process derives the same key: no iteration over sets of
+    objects hashed by id (or strings hashed by a random seed) may leak into the generated source."""
+    keys = set()
+    for seed in ("1", "2", "3", "4"):
+        env = dict(os.environ, PYTHONPATH=ROOT, PYTHONHASHSEED=seed)
+        out = subprocess.run([sys.executable, "-c", KEY_SCRIPT], env=env, capture_output=True, text=True, cwd=ROOT)
+        assert out.returncode == 0, out.stderr
+        keys.add(out.stdout.strip().splitlines()[-1])
+    assert len(keys) == 1, keys
+
+
 @pytest.mark.parametrize("damage", ["garbage", "truncate"])
 def test_corrupt_cache_file_is_recompiled_with_warning(tmp_path, damage):
     p, x = _program(1.25 if damage == "garbage" else 1.75)
