@@ -112,7 +112,8 @@ def _work(s):
 
 def parallelize(k: Kernel, opts) -> Kernel:
     """prange the outer loop of nests big enough to pay for threads (and for parallel=True's
-    5-6x compile time); never scatter-adds, never a max accumulator shared across iterations."""
+    5-6x compile time); never scatter-adds. Accumulators shared across iterations (sum or max)
+    are privatised per chunk by the backend."""
     if opts.parallel is False:
         return k
     for i, s in enumerate(k.body):
@@ -120,9 +121,6 @@ def parallelize(k: Kernel, opts) -> Kernel:
             continue
         inner = list(walk_stmts(s.body))
         if any(isinstance(x, Store) and x.accumulate for x in inner):
-            continue
-        shared = {x.acc for x in k.body[:i] if isinstance(x, Def)}
-        if any(isinstance(x, Reduce) and x.acc in shared and x.acc.op != "sum" for x in inner):
             continue
         if opts.parallel or _work(s) >= PARALLEL_MIN_WORK:
             s.parallel = True

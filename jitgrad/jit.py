@@ -277,44 +277,52 @@ class _Interpreted:
 
 
 def _make_runner(e, has_aux):
-    """A closure doing the least work per call: marshal arrays, rebuild pytrees, accumulate."""
+    """A closure doing the least work per call: marshal arrays, rebuild pytrees, accumulate.
+    The common cases (bare array arguments, no aux, nothing captured) cost one kernel call and
+    a slice; pytrees, aux and captured tensors pay only for what they use."""
     compiled, program = e.compiled, e.program
-    const_values = program.const_values
     n_aux, n_diff = e.n_aux, e.n_diff
     specs, captured = e.specs, e.captured
-    simple = e.argnums_int and specs[0][1] is None and not has_aux and not captured
-    const_shapes = [v.shape for v in program.constvars]
-    has_consts = bool(program.constvars)
+    g0 = 1 + n_aux
+    if program.constvars:
+        const_values, const_shapes = program.const_values, [v.shape for v in program.constvars]
 
-    if simple:
-        if has_consts:
-            def run(arrays):
-                consts = const_values()
-                _check_consts(consts, const_shapes, program)
-                outs = compiled(*arrays, *consts)
-                return outs[0], outs[1]
+        def call(arrays):
+            consts = const_values()
+            _check_consts(consts, const_shapes, program)
+            return compiled(*arrays, *consts)
+    else:
+        def call(arrays):
+            return compiled(*arrays)
+
+    if all(td is None for _, td in specs):     # bare arrays at argnums: gradients as they come
+        if e.argnums_int:
+            def grads_of(outs):
+                return outs[g0]
         else:
-            def run(arrays):
-                outs = compiled(*arrays)
-                return outs[0], outs[1]
+            def grads_of(outs):
+                return tuple(outs[g0:g0 + n_diff])
+    else:
+        def grads_of(outs):
+            it = iter(outs[g0:g0 + n_diff])
+            gs = [pytree.unflatten(td, [next(it) for _ in ts]) for ts, td in specs]
+            return gs[0] if e.argnums_int else tuple(gs)
+
+    if not has_aux and not captured:
+        def run(arrays):
+            outs = call(arrays)
+            return outs[0], grads_of(outs)
         return run
 
     def run(arrays):
-        consts = const_values()
-        _check_consts(consts, const_shapes, program)
-        outs = compiled(*arrays, *consts)
-        value = outs[0]
-        grads = outs[1 + n_aux:]
-        it = iter(grads[:n_diff])
-        gs = [pytree.unflatten(td, [next(it) for _ in ts]) for ts, td in specs]
-        g = gs[0] if e.argnums_int else tuple(gs)
+        outs = call(arrays)
         if captured:
-            accumulate(captured, [Tensor(x) for x in grads[n_diff:]])
+            accumulate(captured, [Tensor(x) for x in outs[g0 + n_diff:]])
         if has_aux:
-            ai = iter(outs[1:1 + n_aux])
+            ai = iter(outs[1:g0])
             aux = pytree.unflatten(e.aux_def, [next(ai) if s is None else s for s in e.aux_static])
-            return (value, aux), g
-        return value, g
+            return (outs[0], aux), grads_of(outs)
+        return outs[0], grads_of(outs)
     return run
 
 

@@ -173,6 +173,48 @@ def test_big_loops_go_parallel():
     assert k.flags["parallel"] and "parallel" in str(k)
 
 
+def _reductions_f32(x, y):
+    """Whole-array sum and max of float32 terms (accumulated in float64), a row sum, and an
+    elementwise output in the same loops: the blocked and chunked shapes of the backend."""
+    t = T.tanh(x * y + 0.5)
+    return T.sum(t * t) + T.max(x * y) * 0.5 + T.sum(T.sum(T.exp(-x * x), -1) * 0.25)
+
+
+@pytest.mark.parametrize("parallel", [False, True], ids=["serial", "parallel"])
+@pytest.mark.parametrize("shape", [(3 * 1024 + 5,), (7, 2 * 1024 + 3), (5, 3)], ids=["1d", "2d", "small"])
+def test_blocked_and_chunked_reductions_match_eager(shape, parallel):
+    """Float32 terms summed in float64 are computed in blocks (terms buffered, then summed);
+    parallel loops with shared sum/max accumulators run in fixed chunks and combine partials.
+    Extents not a multiple of the block, 2-D nests and tiny loops must all agree with eager."""
+    import numba
+    x, y = _r(*shape, dtype=np.float32), _r(*shape, dtype=np.float32, seed=1)
+    x.flat[len(x.flat) // 2] = 3.0            # a unique maximum in the middle of a block
+    p = tracer.trace_value_and_grad(_reductions_f32, x, y)
+    c = compile_program(p, cache_dir=CACHE, parallel=parallel, check=True)
+    got, want = c(x, y), tracer.evaluate(p, x, y)
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, **TOL[np.float32])
+    if shape[-1] > numba_cpu.BLOCK:
+        assert "t_acc" in c.source, c.source         # blocked: float32 pass, then float64 sums
+    if parallel:
+        assert "prange(" in c.source and "part_acc" in c.source, c.source
+        prev = numba.get_num_threads()
+        try:                                         # fixed chunks: the same bits on any thread count
+            numba.set_num_threads(1)
+            one = c(x, y)[0]
+        finally:
+            numba.set_num_threads(prev)
+        assert one == got[0]
+
+
+def test_parallel_max_propagates_nan():
+    x = _r(4 * 1024, dtype=np.float64)
+    x[1500] = np.nan
+    p = tracer.trace_value_and_grad(lambda x: T.max(x * 2.0), x)
+    c = compile_program(p, cache_dir=CACHE, parallel=True, check=True)
+    assert "part_acc" in c.source and np.isnan(c(x)[0])
+
+
 def test_verifier_after_every_pass_and_catches_errors():
     f, make = CASES["indexing"]
     p = tracer.trace_value_and_grad(f, *make(np.float64))
