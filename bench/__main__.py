@@ -1,6 +1,6 @@
 """`python -m bench` / `jitgrad-bench`: workloads x systems, checked, timed, tabulated.
 
-    python -m bench --quick --json out.json --plot out.png --markdown bench/RESULTS.md
+    python -m bench --quick --json out.json --plot out.png --markdown README.md
     python -m bench --workloads W1,W2 --systems jitgrad,torch,jax
     python -m bench --list
 """
@@ -21,11 +21,29 @@ def parse(argv):
     p.add_argument("--threads", type=int, default=0, help="threads for every system (default: all cores)")
     p.add_argument("--json", metavar="PATH", help="write the results as JSON")
     p.add_argument("--plot", metavar="PATH", help="write a PNG bar chart (log scale)")
-    p.add_argument("--markdown", metavar="PATH", help="write the report as Markdown (for the README)")
+    p.add_argument("--markdown", metavar="PATH", help="write the report as Markdown; a file with the markers "
+                   f"{BEGIN} ... {END} (the README) gets only that section replaced")
     p.add_argument("--reps", type=int, default=0, help="timing samples per system (default 5 quick, 15 full)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--list", action="store_true", help="list workloads and systems and exit")
     return p.parse_args(argv)
+
+
+BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
+
+
+def write_markdown(path, report):
+    """Write `report` to `path`, or between the BEGIN/END markers when the file has them."""
+    try:
+        with open(path) as f:
+            old = f.read()
+    except FileNotFoundError:
+        old = ""
+    if BEGIN in old and END in old:
+        head, rest = old.split(BEGIN, 1)
+        report = f"{head}{BEGIN}\n{report.strip()}\n{END}{rest.split(END, 1)[1]}"
+    with open(path, "w") as f:
+        f.write(report)
 
 
 def _select(spec, names, what, prefix=False):
@@ -66,8 +84,7 @@ def main(argv=None):
         with open(a.json, "w") as f:
             json.dump(doc, f, indent=1)
     if a.markdown:
-        with open(a.markdown, "w") as f:
-            f.write(render(doc, markdown=True))
+        write_markdown(a.markdown, render(doc, markdown=True))
     if a.plot:
         try:
             plot(doc, a.plot)

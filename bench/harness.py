@@ -268,6 +268,8 @@ def child_main(argv):
             t0 = time.perf_counter()
             fn()
             res[key] = time.perf_counter() - t0
+            if key == "first_call_s" and hasattr(fn, "phases"):
+                res["phases"] = fn.phases()
     else:
         import tracemalloc
         fn()
@@ -320,7 +322,9 @@ def compile_workload(w, systems, opts, progress):
                 rows.append(_row(tag, s.name, "ok", metrics={"first_call_s": a["first_call_s"],
                                                              "cache_hit_s": a["second_call_s"],
                                                              "disk_hit_s": b["first_call_s"],
-                                                             "build_s": a["build_s"]}))
+                                                             "build_s": a["build_s"],
+                                                             "first_call_phases": a.get("phases"),
+                                                             "disk_hit_phases": b.get("phases")}))
             except Exception as e:
                 rows.append(_row(tag, s.name, "error", _err(e)))
     return rows
@@ -476,10 +480,31 @@ def targets(doc):
     out.append({"name": "W2 disk-cache hit, new process", "target": "< 0.3 s",
                 "measured": f"{r['metrics']['disk_hit_s']:.3f} s" if ok else None,
                 "met": (r["metrics"]["disk_hit_s"] < 0.3) if ok else None})
+    ph = r["metrics"].get("disk_hit_phases") if ok else None
+    if ph:   # the target speaks of jitgrad time: Numba's own start-up is reported beside it
+        own = ph.get("trace", 0) + ph.get("passes", 0)
+        out.append({"name": "W2 disk-cache hit, jitgrad's own time (tracing + passes)", "target": "< 0.3 s",
+                    "measured": f"{own:.3f} s (+ Numba {ph.get('import', 0) + ph.get('numba', 0):.3f} s)",
+                    "met": own < 0.3})
     return out
 
 
 # ----------------------------------------------------------------------------- output
+def _phase_note(r):
+    """Where a jitgrad first call spends its time: its own work vs Numba's."""
+    def fmt(ph):
+        own = ph.get("trace", 0) + ph.get("passes", 0)
+        numba = ph.get("import", 0) + ph.get("numba", 0)
+        return (f"jitgrad's own work {_fmt_t(own)} (tracing {_fmt_t(ph.get('trace'))}, IR passes "
+                f"{_fmt_t(ph.get('passes'))}), Numba {_fmt_t(numba)} (import {_fmt_t(ph.get('import'))}, "
+                f"compile or load {_fmt_t(ph.get('numba'))})")
+    m = r["metrics"]
+    parts = [f"{r['system']} first call: " + fmt(m["first_call_phases"])]
+    if m.get("disk_hit_phases"):
+        parts.append(f"{r['system']} disk-cache hit: " + fmt(m["disk_hit_phases"]))
+    return "\n\n".join(parts)
+
+
 def _fmt_t(s):
     if s is None:
         return ""
@@ -555,12 +580,15 @@ def render(doc, markdown=False):
             body = [[r["system"], r["workload"].split(":")[1], _fmt_t(r["metrics"].get("first_call_s")),
                      _fmt_t(r["metrics"].get("cache_hit_s")), _fmt_t(r["metrics"].get("disk_hit_s")), _status(r)]
                     for r in rows]
+            notes = [_phase_note(r) for r in rows if r["metrics"].get("first_call_phases")]
         else:
             head = ["system", "of", "RSS peak during step", "tracemalloc peak", "gradients", "status"]
             body = [[r["system"], r["workload"].split(":")[1], _fmt_b(r["metrics"].get("rss_peak_bytes")),
                      _fmt_b(r["metrics"].get("tracemalloc_peak_bytes")), _fmt_b(r["metrics"].get("outputs_bytes")),
                      _status(r)] for r in rows]
         out.append(table(head, body, markdown))
+        if info["kind"] == "compile" and notes:
+            out.append("\n" + "\n\n".join(notes))
         if info["kind"] == "memory":
             out.append("\nRSS peak: growth of the resident set during one step after warm-up, in a fresh process "
                        "with glibc returning freed blocks >= 64 KiB to the OS at once (every library's "

@@ -60,7 +60,7 @@ def compile_program(program, *, backend="cpu", cache_dir=None, fuse=True, parall
     from .numba_cpu import compile_kernel
     t0 = time.perf_counter()
     k = run_pipeline(program, Options(fuse=fuse, parallel=parallel), check=check)
-    return compile_kernel(program, k, cache_dir, t0)
+    return compile_kernel(program, k, cache_dir, t0, passes_seconds=time.perf_counter() - t0)
 
 
 __all__ = ["compile_program", "Compiled", "Kernel", "IRError", "Options", "PIPELINE", "run_pipeline",

@@ -435,6 +435,7 @@ class Compiled:
     def __init__(self, program, kernel: Kernel, ir_text, source, key, dispatcher, entry, from_disk, seconds):
         self.program, self.kernel, self.ir, self.source, self.key = program, kernel, ir_text, source, key
         self.dispatcher, self.from_disk_cache, self.compile_seconds = dispatcher, from_disk, seconds
+        self.timings = {}   # seconds by phase: "passes" (IR pipeline), "numba" (compile or disk load)
         self._entry = entry
         self._spec = tuple((tuple(s), b.dtype, _cstrides_bytes(s, b.dtype))
                            for b, s in zip(kernel.params, kernel.param_shapes))
@@ -498,7 +499,10 @@ def _cstrides_bytes(shape, dt):
     return tuple(reversed(st))
 
 
-def compile_kernel(program, k: Kernel, cache_dir, t0):
+def compile_kernel(program, k: Kernel, cache_dir, t0, passes_seconds=0.0):
     ir_text = format_kernel(k)
+    t1 = time.perf_counter()
     disp, entry, from_disk, source, key = build(k, ir_text, cache_dir)
-    return Compiled(program, k, ir_text, source, key, disp, entry, from_disk, time.perf_counter() - t0)
+    c = Compiled(program, k, ir_text, source, key, disp, entry, from_disk, time.perf_counter() - t0)
+    c.timings = {"passes": passes_seconds, "numba": time.perf_counter() - t1}
+    return c

@@ -22,6 +22,7 @@ class Explanation:
             f"== jit_grad explain: {getattr(self.fn.f, '__qualname__', self.fn.f)} ==",
             f"cache key (signature): {self.key}",
             f"kernel key: {getattr(c, 'key', '?')}{disk}, compile {getattr(c, 'compile_seconds', 0):.3f} s",
+            f"compile time by phase: {_phases(self.entry)}",
             f"why: {status}",
             f"last compile of this function: {self.fn.last_reason}",
             f"== recorded tape ({len(self.program.eqns)} equations: forward and reverse) ==",
@@ -33,6 +34,15 @@ class Explanation:
         ])
 
     __repr__ = __str__
+
+
+PHASES = {"trace": "tracing", "import": "importing Numba", "passes": "IR passes",
+          "numba": "Numba (compile, or load from its disk cache)"}
+
+
+def _phases(entry):
+    t = getattr(entry, "timings", None) or {}
+    return ", ".join(f"{PHASES.get(k, k)} {v:.3f} s" for k, v in t.items()) or "n/a"
 
 
 def explain(f, *args, **kwargs):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import threading
+import time
 from collections import namedtuple
 
 import numpy as np
@@ -70,7 +71,7 @@ def _static_key(x, i):
 class _Entry:
     """One compiled signature: how to run it and how to rebuild the results."""
     __slots__ = ("run", "program", "compiled", "specs", "aux_def", "aux_static", "n_aux",
-                 "captured", "n_diff", "key", "reason", "argnums_int")
+                 "captured", "n_diff", "key", "reason", "argnums_int", "timings")
 
 
 class JitGrad:
@@ -204,6 +205,7 @@ class JitGrad:
                 kw[k] = t
             else:
                 kw[k] = v
+        t0 = time.perf_counter()
         with tracing():
             value, aux = split_output(call_differentiated(self.f, new_args, kw), self.has_aux, "jit_grad")
             captured = captured_leaves(value, diff)
@@ -216,15 +218,20 @@ class JitGrad:
         e.aux_def, e.n_aux = aux_def, len(aux_tensors)
         e.aux_static = [None if isinstance(a, Tensor) else a for a in aux_leaves]
         e.argnums_int = isinstance(self.argnums, int)
-        e.compiled = self._backend_compile(program)
+        t1 = time.perf_counter()
+        e.compiled, t_import = self._backend_compile(program)
+        e.timings = {"trace": t1 - t0, "import": t_import, **getattr(e.compiled, "timings", {})}
         e.run = _make_runner(e, self.has_aux)
         return e
 
     def _backend_compile(self, program):
+        """(compiled, seconds spent importing codegen: Numba's own start-up, once per process)."""
         if self.backend == "interpret":
-            return _Interpreted(program)
+            return _Interpreted(program), 0.0
+        t0 = time.perf_counter()
         from codegen import compile_program
-        return compile_program(program, backend=self.backend, cache_dir=self.cache_dir)
+        t_import = time.perf_counter() - t0
+        return compile_program(program, backend=self.backend, cache_dir=self.cache_dir), t_import
 
     # -------------------------------------------------------------------- introspection
     def cache_info(self):

@@ -143,3 +143,16 @@ def test_cli_rejects_unknown_names():
         main(["--systems", "no-such-system", "--no-progress"])
     with pytest.raises(SystemExit):
         main(["--workloads", "W99", "--no-progress"])
+
+
+def test_markdown_replaces_only_the_marked_section_of_a_readme(tmp_path):
+    from bench.__main__ import BEGIN, END, write_markdown
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# title\n\nintro\n\n{BEGIN}\nold table\n{END}\n\n## after\n")
+    write_markdown(str(readme), "| new | table |\n")
+    text = readme.read_text()
+    assert "old table" not in text and "| new | table |" in text
+    assert text.startswith("# title\n\nintro\n\n") and text.endswith(f"{END}\n\n## after\n")
+    plain = tmp_path / "r.md"
+    write_markdown(str(plain), "report\n")
+    assert plain.read_text() == "report\n"
