@@ -53,7 +53,9 @@ def _seed(t, g, k):
 
 
 def _run_hooks(hooks, g):
-    for fn in list(hooks.values()):
+    """In registration order, except that `retain_grad` sees the final gradient (runs last)."""
+    fns = list(hooks.values())
+    for fn in sorted(fns, key=lambda f: getattr(f, "retains_grad", False)):
         r = fn(g)
         if r is not None:
             g = as_input(r)
@@ -107,7 +109,9 @@ def sweep(outputs, grad_outputs, targets=None, *, create_graph=False, retain_gra
     if targets is not None:
         for i, t in enumerate(targets):
             e = edge_of(t)
-            if e is not None:
+            # a tape serves what it watched, also an intermediate made before it opened (whose
+            # producer is not on the tape: the sweep stops at it)
+            if e is not None and (tape_id is None or tape_id in t._tape_ids or traversable(e[0])):
                 target_edges.setdefault((id(e[0]), e[1]), []).append(i)
     # which nodes lead to a wanted gradient (prunes the sweep)
     wanted_ids = {k[0] for k in target_edges}
@@ -127,13 +131,19 @@ def sweep(outputs, grad_outputs, targets=None, *, create_graph=False, retain_gra
     results = [None] * (len(targets) if targets is not None else 0)
     touched = []
 
-    def finish(key, g, hooks):
+    def finish(key, g, hooks, leaf=False):
+        """The gradient flowing into `key` after its hooks; `grad` returns an intermediate's
+        gradient as captured before its hooks run, a leaf's after them (as PyTorch does)."""
         if key in known:
             g = known[key]
+        if not leaf:
+            for i in target_edges.get(key, ()):
+                results[i] = g
         if g is not None and hooks:
             g = _run_hooks(hooks, g)
-        for i in target_edges.get(key, ()):
-            results[i] = g
+        if leaf:
+            for i in target_edges.get(key, ()):
+                results[i] = g
         return g
 
     mode = enable_grad() if create_graph else no_grad()
@@ -148,7 +158,8 @@ def sweep(outputs, grad_outputs, targets=None, *, create_graph=False, retain_gra
                 grads.append(finish(key, buf.pop(key, None), hooks))
             if all(g is None for g in grads):
                 continue
-            needed = [e is not None and id(e[0]) in leads and traversable(e[0]) for e in n.next_functions]
+            needed = [e is not None and ((id(e[0]) in leads and traversable(e[0])) or (id(e[0]), e[1]) in
+                                         target_edges) for e in n.next_functions]
             if not any(needed):
                 continue
             if n.freed:
@@ -176,7 +187,7 @@ def sweep(outputs, grad_outputs, targets=None, *, create_graph=False, retain_gra
                 continue
             key = (id(n), 0)
             v = n.variable
-            g = finish(key, buf.pop(key, None), v._hooks)
+            g = finish(key, buf.pop(key, None), v._hooks, leaf=True)
             if g is None or not accumulate:
                 continue
             if targets is not None and key not in target_edges:

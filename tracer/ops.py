@@ -106,7 +106,7 @@ def normalize_axes(axis, ndim, op="reduction"):
     out = []
     for a in axes:
         a = int(a)
-        if not -ndim <= a < builtins.max(ndim, 1) or (ndim == 0 and a not in (0, -1)):
+        if not -builtins.max(ndim, 1) <= a < builtins.max(ndim, 1):   # 0-d: axis 0 or -1, as PyTorch
             raise ShapeError(f"{op}: axis {a} is out of bounds for a tensor of dimension {ndim} "
                              f"at {where_str()}")
         out.append(a % ndim if ndim else 0)
@@ -418,11 +418,78 @@ def _rev(fn):
 
 
 def _setitem(self, key, value):
-    if self._requires_grad or self.grad_fn is not None or self._traced:
+    if (STATE.grad_enabled and (self._requires_grad or self.grad_fn is not None)) or self._traced:
         raise RuntimeError(f"in-place assignment t[...] = v on a tensor that is recorded (shape {self.shape}) "
                            f"is not supported, at {where_str()}; build a new tensor with jg.where or "
-                           f"jg.concatenate")
-    self.data[key] = np.asarray(value)
+                           f"jg.concatenate (or assign under jg.no_grad())")
+    data = self.data if self.grad_fn is None and self._value_node is None else self.data.copy()
+    data[key] = np.asarray(value.data if isinstance(value, Tensor) else value)
+    self.data = data
+    self._version += 1
+
+
+# ----------------------------------------------------------------------------- in-place updates
+def update_inplace(self, fn, *args, name):
+    """`t -= v`, `t.add_(v)`, `t.zero_()`...: PyTorch's in-place ops, mainly for update steps
+    (`with jg.no_grad(): w -= lr * w.grad`). The tensor's version is bumped, so a recorded op that
+    saved its old value refuses to backpropagate rather than give a wrong gradient. With grad mode
+    on and a recorded operand the update is recorded as `t = fn(t, ...)` taking over t's identity;
+    a leaf that requires grad cannot be updated then (PyTorch's rule)."""
+    others = [a for a in args if isinstance(a, Tensor)]
+    if STATE.trace_depth and (self._traced or builtins.any(a._traced for a in others)):
+        raise TraceError(f"{name}: in-place updates of traced tensors are not supported under jit_grad "
+                         f"(shape {self.shape}) at {where_str()}; write t = t + v instead")
+    recorded = STATE.grad_enabled and (self._requires_grad or self._tape_ids or builtins.any(
+        a._requires_grad or a._tape_ids for a in others))
+    if recorded and self.grad_fn is None and self._requires_grad:
+        raise RuntimeError(f"{name}: a leaf Variable that requires grad (shape {self.shape}) is being used "
+                           f"in an in-place operation at {where_str()}; do updates under jg.no_grad()")
+    if recorded:
+        old = Tensor(self.data, _user=self._is_user_tensor)
+        old.grad_fn, old._out_idx, old._requires_grad, old._tape_ids = \
+            self.grad_fn, self._out_idx, self._requires_grad, self._tape_ids
+        r = fn(old, *args)
+    else:
+        from .tensor import no_grad
+        with no_grad():
+            r = fn(Tensor(self.data), *args)
+    if r.shape != self.shape:
+        raise ShapeError(f"{name}: the result has shape {r.shape} but the tensor updated in place has "
+                         f"shape {self.shape} at {where_str()}")
+    if not np.can_cast(r.dtype, self.dtype, "same_kind"):
+        raise TypeError(f"{name}: result type {r.dtype} can't be cast to the tensor's dtype {self.dtype} "
+                        f"at {where_str()}")
+    if recorded:
+        r = cast(r, self.dtype) if r.dtype != self.dtype else r
+        self.data, self.grad_fn, self._out_idx = r.data, r.grad_fn, r._out_idx
+        self._requires_grad, self._tape_ids = r._requires_grad, r._tape_ids
+    elif self.grad_fn is None and self._value_node is None and self.data.flags.writeable:
+        np.copyto(self.data, r.data, casting="same_kind")      # the same array: views see it
+    else:   # a node's output array, or read-only memory: a fresh array (the node keeps its value)
+        self.data = r.data.astype(self.dtype, copy=False)
+    self._version += 1
+    return self
+
+
+def _inplace(fn, name):
+    def method(self, *args, **kwargs):
+        return update_inplace(self, (lambda *a: fn(*a, **kwargs)) if kwargs else fn, *args, name=name)
+    method.__name__ = name
+    return method
+
+
+def _scaled(fn):
+    return lambda x, y, alpha=1: fn(x, y if alpha == 1 else mul(y, alpha))
+
+
+INPLACE = {
+    "__iadd__": add, "__isub__": sub, "__imul__": mul, "__itruediv__": div, "__ipow__": pow,
+    "add_": _scaled(add), "sub_": _scaled(sub), "mul_": mul, "div_": div, "pow_": pow,
+    "clamp_": lambda x, min=None, max=None: clip(x, min, max),
+    "copy_": lambda x, src: broadcast_to(cast(src, x.dtype), x.shape),
+    "fill_": lambda x, value: broadcast_to(cast(value, x.dtype), x.shape),
+    "zero_": lambda x: broadcast_to(np.zeros((), x.dtype), x.shape),
+}
 
 
 def _np_method(fn):
@@ -460,6 +527,8 @@ _METHODS = {
 }
 for _n, _f in _METHODS.items():
     setattr(Tensor, _n, _f)
+for _n, _f in INPLACE.items():
+    setattr(Tensor, _n, _inplace(_f, _n))
 Tensor.__hash__ = lambda self: id(self)
 
 def _bool_only(logical, ufunc):

@@ -65,6 +65,12 @@ class _GradMode:
     """Context manager and decorator that sets grad mode for the current thread."""
     flag = True
 
+    def __new__(cls, *args):
+        self = super().__new__(cls)
+        if cls is not set_grad_enabled and len(args) == 1 and callable(args[0]):
+            return self(args[0])          # @no_grad without parentheses, as PyTorch allows
+        return self
+
     def __enter__(self):
         self._prev = getattr(self, "_prev", [])
         self._prev.append(STATE.grad_enabled)
@@ -133,9 +139,9 @@ class tracing:
 # ----------------------------------------------------------------------------- nodes
 class Node:
     """A recorded primitive application; also the PyTorch-style `grad_fn`."""
-    __slots__ = ("prim", "params", "next_functions", "in_meta", "saved", "out_data", "requires_grad",
-                 "tape_ids", "pre_hooks", "freed", "seq", "where", "trace_inputs", "trace_outputs",
-                 "n_out", "__weakref__")
+    __slots__ = ("prim", "params", "next_functions", "in_meta", "saved", "versions", "out_data",
+                 "requires_grad", "tape_ids", "pre_hooks", "freed", "seq", "where", "trace_inputs",
+                 "trace_outputs", "n_out", "__weakref__")
 
     def __init__(self, prim, params, inputs, out_data, requires_grad, tape_ids, traced):
         self.prim = prim
@@ -143,6 +149,7 @@ class Node:
         self.next_functions = tuple(edge_of(t) for t in inputs)
         self.in_meta = tuple((t.data.shape, t.data.dtype) for t in inputs)
         self.saved = tuple(inputs)
+        self.versions = tuple(t._version for t in inputs)   # in-place updates since: see vjp
         self.out_data = out_data
         self.requires_grad = requires_grad
         self.tape_ids = tape_ids
@@ -165,6 +172,12 @@ class Node:
 
     def vjp(self, grads, needed):
         """Input cotangents (None where not needed or not differentiable)."""
+        for t, v in zip(self.saved, self.versions):
+            if t._version != v:
+                raise RuntimeError(f"one of the variables needed for gradient computation has been "
+                                   f"modified by an inplace operation: {self.name()} saved a tensor of "
+                                   f"shape {t.shape} ({t.dtype}) at version {v}, and it is now at version "
+                                   f"{t._version}. Update a copy instead, or do the update after backward")
         out = Tensor(self.out_data, _node=self, _traced=self.trace_inputs is not None
                      and any(t._traced for t in self.trace_inputs))
         res = []
@@ -222,7 +235,7 @@ class Tensor:
     """An ndarray that remembers how it was computed."""
     __slots__ = ("data", "_requires_grad", "grad_fn", "_value_node", "_out_idx", "_grad",
                  "_hooks", "_acc_ref", "_tape_ids", "_traced", "_retains_grad",
-                 "_is_user_tensor", "__weakref__")
+                 "_is_user_tensor", "_version", "__weakref__")
     __array_priority__ = 1000
 
     def __init__(self, data, requires_grad=False, _node=None, _out_idx=0, _user=True, _traced=False):
@@ -243,6 +256,7 @@ class Tensor:
         self._traced = _traced
         self._retains_grad = False
         self._is_user_tensor = _user
+        self._version = 0          # bumped by in-place updates (tracer.ops.update_inplace)
         if _node is not None:
             self._requires_grad = _node.requires_grad
             self._tape_ids = _node.tape_ids
@@ -380,6 +394,7 @@ class Tensor:
             t = ref()
             if t is not None:
                 t._grad = grad if t._grad is None else Tensor(t._grad.data + grad.data)
+        keep.retains_grad = True
         self.register_hook(keep)
 
     @property

@@ -765,3 +765,104 @@ def test_shape_mismatch_error_names_op_and_shapes():
     with pytest.raises(ValueError) as e:
         jg.ones(2, 3) @ jg.ones(2, 3)
     assert "matmul" in str(e.value) and "(2, 3)" in str(e.value)
+
+
+# ----------------------------------------------------------------------------- tapes on intermediates
+@pytest.mark.parametrize("make", ["op", "module"])
+def test_tape_watching_an_intermediate_made_before_it_opened(make):
+    """tf: `tape.watch(h)` on an existing tensor makes it a source, however it was computed."""
+    x = jg.tensor([1.0, 2.0], requires_grad=True)
+    h = x * 2 if make == "op" else nn.Linear(2, 3)(x)
+    with jg.GradientTape(persistent=True) as tape:
+        tape.watch(h)
+        y = jg.sum(jg.tanh(h) * 3.0)
+    want = 3 * (1 - np.tanh(h.data) ** 2)
+    np.testing.assert_allclose(tape.gradient(y, h).numpy(), want)
+    np.testing.assert_allclose(tape.jacobian(y, h).numpy(), want)
+    assert x.grad is None                                    # the tape never touches .grad
+
+
+# ----------------------------------------------------------------------------- hooks, PyTorch's order
+def test_grad_of_hooked_intermediate_is_captured_before_its_hook_and_retain_grad_runs_last():
+    x = jg.tensor(3.0, requires_grad=True)
+    z = x * 2
+    z.retain_grad()                          # registered first, still sees the hooked gradient
+    z.register_hook(lambda g: g * 10)
+    a = z * z
+    gz, gx = jg.grad(a, [z, x], retain_graph=True)
+    assert gz.item() == 12.0 and gx.item() == 240.0          # torch.autograd.grad: (12, 240)
+    assert z.grad.item() == 120.0 and x.grad is None         # retain_grad fires in grad too (PyTorch)
+    a.backward()
+    assert z.grad.item() == 240.0 and x.grad.item() == 240.0
+    leaf = jg.tensor(3.0, requires_grad=True)
+    leaf.register_hook(lambda g: g * 10)
+    assert jg.grad(leaf * leaf, leaf)[0].item() == 60.0       # a leaf's hooks run before capture
+
+
+# ----------------------------------------------------------------------------- in-place updates
+def test_manual_sgd_with_inplace_updates_matches_out_of_place():
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((32, 3)), rng.standard_normal(32)
+    w_in = jg.tensor(np.zeros(3), requires_grad=True)
+    w_out = np.zeros(3)
+    for _ in range(20):
+        loss = jg.mean((X @ w_in - y) ** 2)
+        loss.backward()
+        with jg.no_grad():
+            w_in -= 0.1 * w_in.grad
+        w_in.grad.zero_()
+        w_out = w_out - 0.1 * (2 / 32) * X.T @ (X @ w_out - y)
+    assert w_in.is_leaf and w_in.requires_grad and not w_in.grad.numpy().any()
+    np.testing.assert_allclose(w_in.numpy(), w_out, rtol=1e-12)
+
+
+def test_inplace_rules_follow_pytorch():
+    w = jg.tensor([1.0, 2.0], requires_grad=True)
+    with pytest.raises(RuntimeError, match="leaf Variable that requires grad.*in-place"):
+        w += 1
+    x = jg.tensor([1.0, 2.0], requires_grad=True)
+    h = x * 2
+    h += 1                                   # recorded: h = h + 1, taking over h's identity
+    assert h.grad_fn.name() == "AddBackward"
+    jg.sum(h * h).backward()
+    np.testing.assert_allclose(x.grad.numpy(), 4 * (2 * x.data + 1))
+    # a value saved for backward and then changed in place: an error, never a wrong gradient
+    x = jg.tensor([1.0, 2.0], requires_grad=True)
+    e = jg.exp(x)
+    y = e * 3.0
+    with jg.no_grad():
+        e += 1
+    with pytest.raises(RuntimeError, match="modified by an inplace operation.*version"):
+        jg.sum(y).backward()
+    with pytest.raises(TypeError, match="can't be cast.*int64"):
+        jg.tensor([1, 2]) .add_(0.5)
+    with pytest.raises(jg.ShapeError if hasattr(jg, "ShapeError") else ValueError, match="in place"):
+        jg.zeros(3).add_(jg.ones((2, 3)))
+    t = jg.zeros(3)
+    view = t.numpy()
+    t.fill_(2.0).add_(jg.ones(3), alpha=3).clamp_(0, 4)
+    np.testing.assert_array_equal(view, [4.0, 4.0, 4.0])      # the same memory, as in PyTorch
+
+
+def test_inplace_on_traced_tensor_is_a_trace_error():
+    @jg.jit_grad
+    def f(x):
+        y = x * 2
+        y += 1
+        return jg.sum(y)
+    with pytest.raises(jg.TraceError, match=r"in-place.*test_scenarios.py:\d+"):
+        f(np.ones(3))
+
+
+def test_no_grad_decorator_without_parentheses():
+    @jg.no_grad
+    def f(a):
+        return a * 2
+
+    @jg.enable_grad
+    def g(a):
+        return a * 2
+    x = jg.tensor([1.0], requires_grad=True)
+    assert not f(x).requires_grad and jg.is_grad_enabled()
+    with jg.no_grad():
+        assert g(x).requires_grad
