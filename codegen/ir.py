@@ -16,7 +16,7 @@ BOOL = np.dtype(np.bool_)
 OPS = {**{k: 1 for k in "neg exp log log1p expm1 sqrt sin cos tanh sigmoid softplus relu abs sign "
                          "logical_not cast".split()},
        **{k: 2 for k in "add sub mul div pow maximum minimum lt le gt ge eq ne logical_and logical_or "
-                         "idiv mod".split()},
+                         "idiv mod wrap_index".split()},
        "where": 3}
 TRANSCENDENTAL = set("exp log log1p expm1 sqrt sin cos tanh sigmoid softplus pow div".split())
 

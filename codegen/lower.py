@@ -233,8 +233,7 @@ def index_map(spec, src_shape, arrays, out_shape):
                 if v.dtype != INT:
                     v = ALU("cast", (v,), INT)
                 n = src_shape[len(src)]
-                src.append(v if isinstance(v, Const) and v.value >= 0 else
-                           ALU("where", (ALU("lt", (v, c(0)), BOOL), ALU("add", (v, c(n)), INT), v), INT))
+                src.append(v if isinstance(v, Const) and 0 <= v.value < n else ALU("wrap_index", (v, c(n)), INT))
         return tuple(src)
     return m
 

@@ -28,7 +28,7 @@ from .ir import (ALU, BOOL, INT, Acc, Const, Def, Idx, Kernel, Let, LetRef, Load
 JITGRAD_VERSION = "0.1.0"
 FASTMATH = {"reassoc", "contract"}   # lets float reductions vectorise; keeps inf/nan semantics
 _MATH = "exp log log1p expm1 tanh sigmoid softplus sin cos sqrt pow".split()
-_HELPERS = "maximum minimum relu sign".split()
+_HELPERS = "maximum minimum relu sign wrap_index".split()
 
 
 # ----------------------------------------------------------------------------- rendering

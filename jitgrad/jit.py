@@ -71,7 +71,7 @@ def _static_key(x, i):
 class _Entry:
     """One compiled signature: how to run it and how to rebuild the results."""
     __slots__ = ("run", "program", "compiled", "specs", "aux_def", "aux_static", "n_aux",
-                 "captured", "n_diff", "key", "reason", "argnums_int", "timings")
+                 "captured", "n_diff", "key", "reason", "argnums_int", "timings", "arg_paths")
 
 
 class JitGrad:
@@ -81,6 +81,7 @@ class JitGrad:
         self.f = f
         self.argnums = argnums
         self._nums = (argnums,) if isinstance(argnums, int) else tuple(argnums)
+        self._negative = any(n < 0 for n in self._nums)   # normalised per call (len(args))
         self.has_aux = has_aux
         self.backend = backend
         self.eager = eager
@@ -99,25 +100,37 @@ class JitGrad:
     def __call__(self, *args, **kwargs):
         if self.eager or (self.eager is None and config.eager):
             return self._eager_fn(*args, **kwargs)
-        key, arrays = self._scan(args, kwargs)
+        nums = self._nums if not self._negative else tuple(n % max(len(args), 1) for n in self._nums)
+        key, arrays = self._scan(args, kwargs, nums)
         entry = self._cache.get(key)
         if entry is None:
-            entry = self._compile(key, args, kwargs)
+            entry = self._compile(key, args, kwargs, nums)
         else:
             self._hits += 1
         self.last_key = key
-        return entry.run(arrays)
+        try:
+            return entry.run(arrays, args, kwargs)
+        except _Stale as why:   # a captured tensor changed shape, dtype or requires_grad
+            with self._lock:
+                if self._cache.get(key) is entry:
+                    del self._cache[key]
+            self._hits -= 1
+            return self._compile(key, args, kwargs, nums, reason=str(why)).run(arrays, args, kwargs)
+        except IndexError:      # an index array out of bounds: eager names the op and the line
+            self._eager_fn(*args, **kwargs)
+            raise
 
-    def _scan(self, args, kwargs):
-        """Signature and the flat list of dynamic arrays, in one pass over the arguments."""
+    def _scan(self, args, kwargs, nums):
+        """Signature and the flat list of dynamic arrays, in one pass over the arguments. A
+        Tensor that requires grad outside `argnums` is marked: it receives `.grad`, as eagerly."""
         key, arrays = [], []
-        nums = self._nums
         for i, a in enumerate(args):
             if type(a) is np.ndarray:
                 key.append((a.shape, a.dtype))
                 arrays.append(a)
             elif isinstance(a, Tensor):
-                key.append((a.data.shape, a.data.dtype))
+                key.append((a.data.shape, a.data.dtype) if not a._requires_grad or i in nums else
+                           (a.data.shape, a.data.dtype, _GRAD))
                 arrays.append(a.data)
             elif i in nums or _is_device_array(a) or _has_array(a):
                 leaves, td = pytree.flatten(a)
@@ -125,7 +138,7 @@ class JitGrad:
                 for leaf in leaves:
                     if _is_array(leaf) or i in nums:
                         arr = pytree.as_array(leaf)
-                        sig.append(_array_sig(arr))
+                        sig.append(_array_sig(arr) + ((_GRAD,) if _wants_grad(leaf) and i not in nums else ()))
                         arrays.append(arr)
                     else:
                         sig.append(_static_key(leaf, i))
@@ -138,14 +151,14 @@ class JitGrad:
             v = kwargs[k]
             if _is_array(v):
                 arr = pytree.as_array(v)
-                key.append((k, _array_sig(arr)))
+                key.append((k, _array_sig(arr) + ((_GRAD,) if _wants_grad(v) else ())))
                 arrays.append(arr)
             else:
                 key.append((k, _static_key(v, k)))
         return tuple(key), arrays
 
     # -------------------------------------------------------------------- compiling
-    def _compile(self, key, args, kwargs):
+    def _compile(self, key, args, kwargs, nums, reason=None):
         with self._lock:
             lock = self._locks.setdefault(key, threading.Lock())
         with lock:
@@ -153,8 +166,8 @@ class JitGrad:
             if entry is not None:  # another thread compiled it while we waited
                 self._hits += 1
                 return entry
-            reason = self._why(key)
-            entry = self._trace_and_compile(key, args, kwargs)
+            reason = reason or self._why(key)
+            entry = self._trace_and_compile(key, args, kwargs, nums)
             entry.reason = reason
             self.last_reason = reason
             self._misses += 1
@@ -173,49 +186,46 @@ class JitGrad:
             diffs.append(f"number of arguments {len(prev)} -> {len(key)}")
         return "new signature: " + "; ".join(diffs)
 
-    def _trace_and_compile(self, key, args, kwargs):
+    def _trace_and_compile(self, key, args, kwargs, nums):
         args = [_to_host(a) for a in args]
         kwargs = {k: _to_host(v) for k, v in kwargs.items()}
-        new_args, specs, diff = prepare_args(args, self.argnums, traced=True)
+        new_args, specs, diff = prepare_args(args, nums[0] if isinstance(self.argnums, int) else nums,
+                                             traced=True)
         # program inputs in the order `_scan` passes arrays: by position, then keyword
-        dyn = []
+        dyn, arg_leaves, arg_paths = [], [], []
+
+        def traced(leaf, path):
+            t = Tensor(pytree.as_array(leaf))
+            t._traced = True
+            if _wants_grad(leaf):     # a Tensor argument that requires grad gets .grad, as eagerly
+                t.requires_grad = True
+                arg_leaves.append(t)
+                arg_paths.append(path)
+            dyn.append(t)
+            return t
         for i, a in enumerate(new_args):  # other array arguments are traced but not differentiated
-            if i in self._nums:
-                dyn.extend(specs[self._nums.index(i)][0])
+            if i in nums:
+                dyn.extend(specs[nums.index(i)][0])
                 continue
-            if _is_array(a) or _has_array(a):
+            if _is_array(a):
+                new_args[i] = traced(a, (i, None))
+            elif _has_array(a):
                 leaves, td = pytree.flatten(a)
-                ts = []
-                for leaf in leaves:
-                    if _is_array(leaf):
-                        t = Tensor(pytree.as_array(leaf))
-                        t._traced = True
-                        dyn.append(t)
-                        ts.append(t)
-                    else:
-                        ts.append(leaf)
-                new_args[i] = pytree.unflatten(td, ts)
-        kw = {}
-        for k in sorted(kwargs):
-            v = kwargs[k]
-            if _is_array(v):
-                t = Tensor(pytree.as_array(v))
-                t._traced = True
-                dyn.append(t)
-                kw[k] = t
-            else:
-                kw[k] = v
+                new_args[i] = pytree.unflatten(td, [traced(leaf, (i, j)) if _is_array(leaf) else leaf
+                                                    for j, leaf in enumerate(leaves)])
+        kw = {k: traced(v, (k, None)) if _is_array(v) else v for k, v in sorted(kwargs.items())}
         t0 = time.perf_counter()
         with tracing():
             value, aux = split_output(call_differentiated(self.f, new_args, kw), self.has_aux, "jit_grad")
-            captured = captured_leaves(value, diff)
-            grads = differentiate(value, diff, captured, create_graph=True)
+            captured = captured_leaves(value, diff + arg_leaves)
+            grads = differentiate(value, diff, captured + arg_leaves, create_graph=True)
         aux_leaves, aux_def = pytree.flatten(aux) if self.has_aux else ([], None)
         aux_tensors = [a for a in aux_leaves if isinstance(a, Tensor)]
         program = make_program(dyn, [value, *aux_tensors, *grads])
         e = _Entry()
         e.program, e.specs, e.captured, e.n_diff, e.key = program, specs, captured, len(diff), key
         e.aux_def, e.n_aux = aux_def, len(aux_tensors)
+        e.arg_paths = arg_paths
         e.aux_static = [None if isinstance(a, Tensor) else a for a in aux_leaves]
         e.argnums_int = isinstance(self.argnums, int)
         t1 = time.perf_counter()
@@ -245,14 +255,26 @@ class JitGrad:
 
     def entry_for(self, *args, **kwargs):
         """The compiled entry for these arguments (compiling if needed), for `explain`."""
-        key, _ = self._scan(args, kwargs)
+        nums = self._nums if not self._negative else tuple(n % max(len(args), 1) for n in self._nums)
+        key, _ = self._scan(args, kwargs, nums)
         entry = self._cache.get(key)
         if entry is None:
-            entry = self._compile(key, args, kwargs)
+            entry = self._compile(key, args, kwargs, nums)
         return entry
 
     def __repr__(self):
         return f"<jit_grad of {getattr(self.f, '__qualname__', self.f)} backend={self.backend}>"
+
+
+_GRAD = "requires_grad"   # marks, in a signature, a Tensor argument that receives .grad
+
+
+class _Stale(Exception):
+    """A compiled entry no longer matches what the function captured; the message says why."""
+
+
+def _wants_grad(x):
+    return isinstance(x, Tensor) and x._requires_grad
 
 
 def _has_array(x):
@@ -289,14 +311,14 @@ def _make_runner(e, has_aux):
     a slice; pytrees, aux and captured tensors pay only for what they use."""
     compiled, program = e.compiled, e.program
     n_aux, n_diff = e.n_aux, e.n_diff
-    specs, captured = e.specs, e.captured
+    specs, captured, arg_paths = e.specs, e.captured, e.arg_paths
     g0 = 1 + n_aux
     if program.constvars:
-        const_values, const_shapes = program.const_values, [v.shape for v in program.constvars]
+        const_values, check = program.const_values, _const_guard(program)
 
         def call(arrays):
             consts = const_values()
-            _check_consts(consts, const_shapes, program)
+            check(consts)
             return compiled(*arrays, *consts)
     else:
         def call(arrays):
@@ -315,16 +337,19 @@ def _make_runner(e, has_aux):
             gs = [pytree.unflatten(td, [next(it) for _ in ts]) for ts, td in specs]
             return gs[0] if e.argnums_int else tuple(gs)
 
-    if not has_aux and not captured:
-        def run(arrays):
+    if not has_aux and not captured and not arg_paths:
+        def run(arrays, args, kwargs):
             outs = call(arrays)
             return outs[0], grads_of(outs)
         return run
 
-    def run(arrays):
+    def run(arrays, args, kwargs):
         outs = call(arrays)
+        extra = outs[g0 + n_diff:]
         if captured:
-            accumulate(captured, [Tensor(x) for x in outs[g0 + n_diff:]])
+            accumulate(captured, [Tensor(x) for x in extra[:len(captured)]])
+        if arg_paths:
+            accumulate([_arg_at(args, kwargs, p) for p in arg_paths], [Tensor(x) for x in extra[len(captured):]])
         if has_aux:
             ai = iter(outs[1:g0])
             aux = pytree.unflatten(e.aux_def, [next(ai) if s is None else s for s in e.aux_static])
@@ -333,11 +358,27 @@ def _make_runner(e, has_aux):
     return run
 
 
-def _check_consts(consts, shapes, program):
-    for c, s in zip(consts, shapes):
-        if c.shape != s:
-            raise ValueError(f"jit_grad: a captured array changed shape since compilation ({s} -> "
-                             f"{c.shape}); call clear_cache() on the function after changing shapes")
+def _arg_at(args, kwargs, path):
+    where, j = path
+    a = kwargs[where] if isinstance(where, str) else args[where]
+    return a if j is None else pytree.flatten(a)[0][j]
+
+
+def _const_guard(program):
+    """A check of the captured arrays before each call: a change of shape or dtype, or of which
+    captured tensors require grad, needs a new trace (raises _Stale, and the caller retraces)."""
+    specs = [(v.shape, v.dtype) for v in program.constvars]
+    flags = [(s, s._requires_grad) for s in program.const_sources if isinstance(s, Tensor)]
+
+    def check(consts):
+        for c, (shape, dtype) in zip(consts, specs):
+            if c.shape != shape or c.dtype != dtype:
+                raise _Stale(f"a captured array changed from {dtype}{list(shape)} to {c.dtype}{list(c.shape)}")
+        for t, rg in flags:
+            if t._requires_grad != rg:
+                raise _Stale(f"a captured tensor of shape {t.shape} {'now' if t._requires_grad else 'no longer'} "
+                             f"requires grad")
+    return check
 
 
 def jit_grad(f=None, *, argnums=0, has_aux=False, backend="cpu", eager=None, cache_dir=None):

@@ -91,6 +91,17 @@ def matmuls(x, y, z):
     return T.sum(a * a) + T.sum(T.tanh(b)) + T.sum(c) + T.sum(x @ y[:, :1])
 
 
+def blas(x, y, z):
+    """Matmuls above SMALL_MATMUL go to BLAS: plain, transposed and sliced operands, batched with
+    a broadcast batch, and one whose operand is an expression (copied to a temporary first)."""
+    a = x @ y
+    b = T.matmul(T.broadcast_to(x, (2,) + x.shape), z)
+    c = T.dot(y.T, x.T)
+    d = x[:, 2:] @ y[2:, ::2]
+    e = T.tanh(x) @ (y * 2.0)
+    return T.sum(a * a) + T.sum(T.tanh(b)) + T.sum(c) + T.sum(d * d) + T.sum(e)
+
+
 CASES = {
     "unary": (unary, lambda dt: (_r(3, 5, dtype=dt), _r(3, 5, dtype=dt, seed=1, pos=True))),
     "binary": (binary, lambda dt: (_r(3, 5, dtype=dt), _r(5, dtype=dt, seed=1, pos=True))),
@@ -98,6 +109,7 @@ CASES = {
     "reductions": (reductions, lambda dt: (_r(3, 4, dtype=dt), _r(3, 4, dtype=dt, seed=1))),
     "views": (views, lambda dt: (_r(3, 4, dtype=dt), _r(3, 4, dtype=dt, seed=1))),
     "indexing": (indexing, lambda dt: (_r(3, 4, dtype=dt), _r(4, 3, dtype=dt, seed=1), np.array([2, -3, 0]))),
+    "blas": (blas, lambda dt: (_r(16, 20, dtype=dt), _r(20, 24, dtype=dt, seed=1), _r(2, 20, 12, dtype=dt, seed=2))),
     "matmuls": (matmuls, lambda dt: (_r(3, 4, dtype=dt), _r(4, 5, dtype=dt, seed=1), _r(2, 4, 6, dtype=dt, seed=2))),
 }
 

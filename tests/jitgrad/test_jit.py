@@ -291,3 +291,76 @@ def test_concurrent_first_call_compiles_once(backend, rng):
     for i in range(8):
         ve, ge = jg.value_and_grad(w1, argnums=(0, 1))(xs[i], xs[i] + 1)
         assert_tree_close(results[i], (ve, ge), 1e-10, 1e-12)
+
+
+def test_explain_on_the_cpu_backend_shows_real_ir_source_and_phases(rng):
+    f = jg.jit_grad(w1, argnums=(0, 1))
+    x = rng.standard_normal(8)
+    s = str(jg.explain(f, x, x))
+    for part in ("@njit(", "def kernel(", "for i0 in range(8)", "acc1", "compile time by phase",
+                 "tracing", "IR passes", "Numba"):
+        assert part in s, part
+    e = f.entry_for(x, x)
+    assert set(e.timings) >= {"trace", "import", "passes", "numba"} and all(v >= 0 for v in e.timings.values())
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_index_out_of_bounds_raises_like_eager(backend):
+    """Compiled gathers and scatters check their indices: never a read or write outside the array."""
+    f = jg.jit_grad(lambda x, i: jg.sum(x[i] * x[i]), backend=backend)
+    x = np.arange(1.0, 7.0)
+    v, g = f(x, np.array([0, -1]))
+    assert v == 37.0 and g[0] == 2.0 and g[-1] == 12.0
+    for bad in ([0, 6], [0, 10 ** 9], [-7, 0]):
+        with pytest.raises(IndexError, match=r"getitem.*out of bounds.*test_jit.py:\d+"):
+            f(x, np.array(bad))
+    assert f.cache_info().misses == 1
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_negative_argnums(backend):
+    f = lambda x, y: jg.sum(x * y * y)  # noqa: E731
+    x, y = np.ones(2), np.full(2, 3.0)
+    for nums in (-1, (0, -1)):
+        got = jg.jit_grad(f, argnums=nums, backend=backend)(x, y)
+        want = jg.value_and_grad(f, argnums=nums)(x, y)
+        assert_tree_close(got, want)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_captured_tensor_changes_retrace(backend):
+    """Freezing, unfreezing or re-typing a captured parameter retraces instead of going stale."""
+    W = jg.tensor(np.ones(2), requires_grad=True)
+    f = jg.jit_grad(lambda x: jg.sum(x * W), backend=backend)
+    f(np.ones(2))
+    W.requires_grad_(False)
+    W.grad = None
+    f(np.ones(2))
+    assert W.grad is None and f.cache_info().misses == 2 and "no longer requires grad" in f.last_reason
+    W.requires_grad_(True)
+    f(np.ones(2))
+    np.testing.assert_array_equal(W.grad.numpy(), [1.0, 1.0])
+    W.data = W.data.astype(np.float32)
+    W.grad = None
+    f(np.ones(2))
+    assert W.grad.dtype == np.float32 and "float64[2] to float32[2]" in f.last_reason
+    f(np.ones(2))
+    assert f.cache_info().misses == 4
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_tensor_arguments_that_require_grad_get_grad_as_eagerly(backend):
+    def f(x, p, *, s):
+        return jg.sum(x * x * p["w"]) + jg.sum(x * p["c"]) + jg.sum(s * x)
+    x = np.array([1.0, 2.0])
+    made = {}
+    for mode in ("eager", "jit"):
+        p = {"w": jg.tensor([0.5, 0.5], requires_grad=True), "c": np.ones(2)}
+        s = jg.tensor([3.0, 4.0], requires_grad=True)
+        fn = jg.value_and_grad(f) if mode == "eager" else jg.jit_grad(f, backend=backend)
+        out = [fn(x, p, s=s) for _ in range(2)]          # accumulates, as backward() would
+        made[mode] = (out, p["w"].grad.numpy(), s.grad.numpy())
+    assert_tree_close(made["jit"][0], made["eager"][0])
+    np.testing.assert_allclose(made["jit"][1], [2.0, 8.0])
+    np.testing.assert_allclose(made["eager"][1], made["jit"][1])
+    np.testing.assert_allclose(made["eager"][2], made["jit"][2])
