@@ -316,6 +316,16 @@ class Lowering:
                 b = Buffer(f"o{len(self.outs)}", v.shape, v.dtype, "out")
                 self.outs.append(b)
                 self.out_buf[id(v)] = b
+        # an output that reshapes a reduction, matmul, concat or scatter (a bias gradient: the
+        # sum over the batch, reshaped): that op writes the output buffer itself, no copy
+        prod = {id(e.out): e for e in p.eqns}
+        for v in p.outvars:
+            u = v
+            while isinstance(u, Var) and id(u) in prod and prod[id(u)].prim == "reshape":
+                u = prod[id(u)].inputs[0]
+            if u is not v and isinstance(u, Var) and id(u) in prod and id(u) not in self.out_buf and (
+                    PRIMS[prod[id(u)].prim].kind in ("reduce", "matmul", "concat") or prod[id(u)].prim == "index_add"):
+                self.out_buf[id(u)] = self.out_buf[id(v)]
 
     # buffers ------------------------------------------------------------------
     def buffer_for(self, v):
@@ -326,9 +336,9 @@ class Lowering:
         return b
 
     def materialize(self, x: Lazy, buf: Buffer):
-        idx = loop_vars(len(buf.shape))
-        self.nests.append(Nest(buf.shape, [Store(buf, flat(idx, cstrides(buf.shape)), cast(x.at(idx), buf.dtype))]))
-        return Strided(View(buf, buf.shape, cstrides(buf.shape)))
+        idx = loop_vars(len(x.shape))
+        self.nests.append(Nest(x.shape, [Store(buf, flat(idx, cstrides(x.shape)), cast(x.at(idx), buf.dtype))]))
+        return Strided(View(buf, x.shape, cstrides(x.shape)))
 
     def temp_copy(self, x: Lazy):
         b = Buffer(f"t{len(self.temps)}", x.shape, x.dtype, "tmp")
@@ -480,11 +490,12 @@ class Lowering:
         expr = cast(x.at(tuple(src)), adt)
         ostore = Store(buf, flat(idx[:len(kept)], cstrides(tuple(x.shape[d] for d in kept))), cast(acc, buf.dtype))
         self.nests.append(Nest(tuple(x.shape[d] for d in order), [], [(len(kept), acc, expr, ostore)]))
-        return Strided(View(buf, buf.shape, cstrides(buf.shape)))
+        shape = e.out.shape if hasattr(e, "out") else buf.shape
+        return Strided(View(buf, shape, cstrides(shape)))
 
     def matmul(self, e, a, b, buf):
         M, K, N = a.shape[-2], a.shape[-1], b.shape[-1]
-        batch = buf.shape[:-2]
+        batch = e.out.shape[:-2]
         if M * N * K <= SMALL_MATMUL or a.dtype.kind != "f" or a.dtype != b.dtype or a.dtype != buf.dtype or K == 0:
             # out[..., m, n] = sum_k a[..., m, k] * b[..., k, n]: a reduction nest over (..., m, n, k)
             nb = len(batch)
@@ -500,30 +511,31 @@ class Lowering:
             if not (isinstance(x, Strided) and _blas_layout(x.view)):
                 x = lz_broadcast(self.temp_copy(x), batch + (r, cl))
             views.append(x.view)
-        out = View(buf, buf.shape, cstrides(buf.shape))
-        self.nests.append(Nest(buf.shape, matmul=MatMul(out, views[0], views[1]), fusable=False))
+        out = View(buf, e.out.shape, cstrides(e.out.shape))
+        self.nests.append(Nest(e.out.shape, matmul=MatMul(out, views[0], views[1]), fusable=False))
         return Strided(out)
 
     def concat(self, e, ins, buf):
         axis, off = e.params["axis"], 0
-        st = cstrides(buf.shape)
+        st = cstrides(e.out.shape)
         for x in ins:
             idx = loop_vars(len(x.shape))
             oidx = tuple(iadd(i, c(off)) if k == axis else i for k, i in enumerate(idx))
             self.nests.append(Nest(x.shape, [Store(buf, flat(oidx, st), cast(x.at(idx), buf.dtype))]))
             off += x.shape[axis]
-        return Strided(View(buf, buf.shape, st))
+        return Strided(View(buf, e.out.shape, st))
 
     def index_add(self, e, ins, buf):
         g, arrays = ins[0], ins[1:]
-        st = cstrides(buf.shape)
-        zidx = loop_vars(len(buf.shape))
-        self.nests.append(Nest(buf.shape, [Store(buf, flat(zidx, st), c(0, buf.dtype) if buf.dtype != BOOL else c(False, BOOL))]))
-        m = index_map(e.params["index"], buf.shape, arrays, g.shape)
+        shape = e.out.shape
+        st = cstrides(shape)
+        zidx = loop_vars(len(shape))
+        self.nests.append(Nest(shape, [Store(buf, flat(zidx, st), c(0, buf.dtype) if buf.dtype != BOOL else c(False, BOOL))]))
+        m = index_map(e.params["index"], shape, arrays, g.shape)
         idx = loop_vars(len(g.shape))
         self.nests.append(Nest(g.shape, [Store(buf, flat(m(idx), st), cast(g.at(idx), buf.dtype), accumulate=True)],
                                fusable=False))
-        return Strided(View(buf, buf.shape, st))
+        return Strided(View(buf, shape, st))
 
     # grouping --------------------------------------------------------------------------
     def finish(self) -> Kernel:

@@ -12,7 +12,7 @@ import numpy as np
 
 from .graph import cse, dce, fold_constants, simplify, verify_program
 from .ir import (ALU, INT, Acc, Const, Def, Idx, Kernel, Let, LetRef, Load, Loop, MatMul, Reduce, Store,
-                 buffers_read, buffers_written, children, stmt_exprs, verify_kernel, walk_stmts)
+                 buffers_read, buffers_written, children, stmt_exprs, verify_kernel, walk_expr, walk_stmts)
 from .lower import lower
 
 PARALLEL_MIN_WORK = 1 << 17   # loop iterations below which fork/join and 5x compile time don't pay
@@ -129,11 +129,57 @@ def parallelize(k: Kernel, opts) -> Kernel:
 
 
 # ----------------------------------------------------------------------------- buffer planning
+def _in_place_ok(stmt, dst, src):
+    """True if `dst` can overwrite `src` inside top-level statement `stmt`: dst is stored at one
+    index that visits each element once (it uses every enclosing loop variable), every load of
+    src there is at that same index and comes before the store: each element is read, in the
+    same iteration, before it is overwritten."""
+    state = {"index": None, "stored": False}
+    lets = {}
+
+    def loop_vars_in(e):
+        out = set()
+        for x in walk_expr(e):
+            if isinstance(x, Idx):
+                out.add(x)
+            elif isinstance(x, LetRef) and x in lets:
+                out |= loop_vars_in(lets[x])
+        return out
+
+    def ok(body, loops):
+        for s in body:
+            if isinstance(s, Loop):
+                if not ok(s.body, loops + ([s.var] if s.extent > 1 else [])):
+                    return False
+                continue
+            if isinstance(s, MatMul):
+                if src in (s.a.buf, s.b.buf) or dst == s.out.buf:
+                    return False
+                continue
+            if isinstance(s, Let):
+                lets[s.ref] = s.expr
+            loads = [x.index for e in stmt_exprs(s) for x in walk_expr(e) if isinstance(x, Load) and x.buf == src]
+            if isinstance(s, Store) and s.buf == dst:
+                if s.accumulate or not set(loops) <= loop_vars_in(s.index) or state["index"] not in (None, s.index):
+                    return False
+                state["index"], state["stored"] = s.index, True
+            elif loads and state["stored"]:
+                return False
+            if loads and state["index"] is None:
+                state["index"] = loads[0]
+            if any(i != state["index"] for i in loads):
+                return False
+        return True
+    return ok([stmt], []) and state["stored"]
+
+
 def plan_buffers(k: Kernel, opts) -> Kernel:
-    """Temporaries whose lifetimes (in top-level statements) do not overlap share storage."""
+    """Temporaries whose lifetimes (in top-level statements) do not overlap share storage, and a
+    temporary computed elementwise from one that dies in the same loop nest overwrites it in
+    place (no second buffer, one less stream of memory traffic)."""
     first, last = {}, {}
     for i, s in enumerate(k.body):
-        for b in buffers_written([s]) | buffers_read([s]):
+        for b in sorted(buffers_written([s]) | buffers_read([s]), key=lambda b: b.name):
             if b.role == "tmp":
                 first.setdefault(b.name, i)
                 last[b.name] = i
@@ -141,7 +187,9 @@ def plan_buffers(k: Kernel, opts) -> Kernel:
     storage, cap = {}, {}
     for n in sorted(first, key=lambda m: (first[m], m)):   # name breaks ties: same source every process
         t = temps[n]
-        busy = {storage[m] for m in storage if last[m] >= first[n]}
+        i = first[n]
+        busy = {storage[m] for m in storage if last[m] > i or (last[m] == i and not (
+            first[m] < i and _in_place_ok(k.body[i], t, temps[m])))}
         cands = [s for s in cap if s not in busy and temps[s].dtype == t.dtype and cap[s] >= t.size]
         best = min(cands, key=lambda m: (cap[m], m)) if cands else None
         if best is None:

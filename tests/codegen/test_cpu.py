@@ -244,7 +244,34 @@ def test_verifier_after_every_pass_and_catches_errors():
 def test_buffer_planning_reuses_dead_temporaries():
     p = tracer.trace_value_and_grad(unary, _r(3, 5), _r(3, 5, seed=1, pos=True))
     k = run_pipeline(p, Options(fuse=False), check=True)
-    assert k.storage   # unfused: many short-lived temporaries share storage
+    assert len(set(k.storage.values()) | {t.name for t in k.temps} - set(k.storage)) < len(k.temps) / 3
+
+
+def _storage_root(k, name):
+    return k.storage.get(name, name)
+
+
+def _tmp_of(k, op_text):
+    """The temporary stored by the loop whose stored expression mentions op_text."""
+    from codegen.ir import Store, walk_stmts
+    for s in walk_stmts(k.body):
+        if isinstance(s, Store) and s.buf.role == "tmp" and op_text in repr(s.expr):
+            return s.buf.name
+    raise AssertionError(f"no store of {op_text}: {k}")
+
+
+def test_in_place_only_when_every_read_is_at_the_written_index():
+    """exp(sin(x)) unfused: exp overwrites sin's dying buffer in place. A transposed read of the
+    dying buffer must not be overwritten (element (i, j) is needed after (j, i) is written)."""
+    x = _r(4, 4)
+    k = run_pipeline(tracer.trace_value_and_grad(lambda x: T.sum(T.exp(T.sin(x)) * x), x),
+                     Options(fuse=False), check=True)
+    assert _storage_root(k, _tmp_of(k, "exp(")) == _storage_root(k, _tmp_of(k, "sin("))
+    c = check(lambda x: T.sum(T.exp(T.transpose(T.sin(x))) * x), x, fuse=False)
+    k = c.kernel
+    sin_buf = _tmp_of(k, "sin(")
+    copy = _tmp_of(k, f"{sin_buf}[add(i0, mul(i1, 4))]")      # the transposed copy of sin(x)
+    assert _storage_root(k, copy) != _storage_root(k, sin_buf)
 
 
 # ----------------------------------------------------------------------------- random programs
@@ -302,3 +329,46 @@ def test_random_programs_match_eager_and_finite_differences(prog):
     fd = (fp - fm) / (2 * eps)
     an = float(np.sum(c(*args, *cs)[1] * d))
     assert abs(fd - an) <= 1e-4 * (1 + abs(an)), (ops, fd, an)
+
+
+# ----------------------------------------------------------------------------- what the passes buy
+def _body(c):
+    return c.source.split("def kernel(", 1)[1]
+
+
+def test_cse_computes_shared_values_once_and_dce_drops_dead_ones():
+    x = _r(5)
+    c = check(lambda x: (T.exp(x * 3.0), T.sum(T.sin(x) * T.sin(x)))[1], x)
+    body = _body(c)
+    assert body.count("sin(") == 1 and body.count("cos(") == 1, body   # forward sin reused by the VJP
+    assert "exp(" not in body and "3.0" not in body, body                 # the unused exp(3x) is gone
+
+
+def test_views_are_index_maps_and_reductions_fuse_with_producers_and_epilogues():
+    x, y = _r(3, 4), _r(4, 3, seed=1)
+    c = check(lambda x, y: T.sum(T.reshape(T.transpose(x), (12,)) * T.reshape(y, (12,)) * 2.0), x, y)
+    assert not c.kernel.temps, c.ir                                       # no copies for views
+    c = check(lambda x: T.sum(T.tanh(T.sum(T.exp(x * 2.0), -1) * 0.5 + 1.0)), x)
+    assert "exp(" in c.ir and not any(t.size == x.size for t in c.kernel.temps), c.ir   # exp fused into the sum
+    # the epilogue (x 0.5 + 1, tanh) is computed once per row into a row-sized buffer that
+    # overwrites the row sums in place, and the gradient reuses that storage again
+    assert len({c.kernel.storage.get(t.name, t.name) for t in c.kernel.temps}) == 1, c.ir
+
+
+def test_cache_key_includes_versions(monkeypatch):
+    import numba
+    k = run_pipeline(tracer.trace_value_and_grad(w1, _r(4), _r(4, seed=1)))
+    ir, src = str(k), numba_cpu.render(k, cache=True)
+    base = numba_cpu.kernel_key(ir, src)
+    monkeypatch.setattr(numba_cpu, "JITGRAD_VERSION", "9.9.9")
+    assert numba_cpu.kernel_key(ir, src) != base
+    monkeypatch.undo()
+    monkeypatch.setattr(numba, "__version__", "0.0.1")
+    assert numba_cpu.kernel_key(ir, src) != base
+
+
+def test_reduction_reshaped_into_an_output_is_written_there_directly():
+    """A bias gradient is a sum over the batch reshaped to the bias shape: no copy loop."""
+    x, b = _r(6, 4), _r(4, seed=1)
+    c = check(lambda x, b: T.sum(T.tanh(x + b)), x, b)
+    assert not c.kernel.temps and "o2[" in c.ir and "acc" in c.ir, c.ir
