@@ -140,6 +140,55 @@ def test_training_loop_1000_steps_does_not_grow_memory_tracemalloc():
     assert peak - start < 1024 * 1024, (start, peak)
 
 
+def _tape_step(model, opt, loss_fn, x, y):
+    with jg.GradientTape() as tape:
+        loss = loss_fn(model(x), y)
+    for p, g in zip(model.parameters(), tape.gradient(loss, list(model.parameters()))):
+        p.grad = g
+    opt.step()
+    return loss.item()
+
+
+def _grad_step(model, opt, loss_fn, x, y):
+    loss = loss_fn(model(x), y)
+    for p, g in zip(model.parameters(), jg.grad(loss, list(model.parameters()))):
+        p.grad = g
+    opt.step()
+    return loss.item()
+
+
+def _inplace_sgd_step(model, opt, loss_fn, x, y):
+    model.zero_grad()
+    loss = loss_fn(model(x), y)
+    loss.backward()
+    with jg.no_grad():
+        for p in model.parameters():
+            p -= 0.01 * p.grad
+    return loss.item()
+
+
+@pytest.mark.parametrize("step", [_tape_step, _grad_step, _inplace_sgd_step], ids=["tape", "grad", "inplace-sgd"])
+def test_other_training_loops_do_not_grow_memory(step):
+    """The same bound for loops built on GradientTape, jg.grad, and in-place updates."""
+    model, opt, loss_fn, x, y = _setup("sgd")
+    for _ in range(20):
+        step(model, opt, loss_fn, x, y)
+    gc.collect()
+    before_objects = len(gc.get_objects())
+    tracemalloc.start()
+    try:
+        start, _ = tracemalloc.get_traced_memory()
+        for _ in range(500):
+            loss = step(model, opt, loss_fn, x, y)
+        gc.collect()
+        end, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert np.isfinite(loss)
+    assert end - start < 256 * 1024, (start, end)
+    assert len(gc.get_objects()) - before_objects < 20
+
+
 @pytest.mark.parametrize("opt_name", ["sgd", "adam"])
 def test_training_loop_1000_steps_keeps_object_count_flat(opt_name):
     model, opt, loss_fn, x, y = _setup(opt_name)
