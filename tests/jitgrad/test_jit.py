@@ -364,3 +364,46 @@ def test_tensor_arguments_that_require_grad_get_grad_as_eagerly(backend):
     np.testing.assert_allclose(made["jit"][1], [2.0, 8.0])
     np.testing.assert_allclose(made["eager"][1], made["jit"][1])
     np.testing.assert_allclose(made["eager"][2], made["jit"][2])
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_zero_d_and_empty_arguments(backend):
+    f = lambda x, y: jg.sum(x * jg.tanh(y)) + jg.sum(y * y) * x  # noqa: E731
+    for x, y in ((np.array(0.7), np.array([0.1, -0.2])), (np.array(1.5), np.zeros((0, 3)))):
+        got = jg.jit_grad(f, argnums=(0, 1), backend=backend)(x, y)
+        assert_tree_close(got, jg.value_and_grad(f, argnums=(0, 1))(x, y))
+        assert got[1][1].shape == y.shape
+
+
+DISK_SCRIPT = """
+import json, sys, numpy as np, jitgrad as jg
+rng = np.random.default_rng(0)
+ps = [rng.standard_normal(s).astype(np.float32) for s in [(32, 24), (24,), (24, 24), (24,), (24, 5), (5,)]]
+x, y = rng.standard_normal((16, 32)).astype(np.float32), rng.integers(0, 5, 16)
+def loss(p, x, y):
+    h = jg.relu(x @ p[0] + p[1])
+    h = jg.relu(h @ p[2] + p[3])
+    return jg.nn.functional.cross_entropy(h @ p[4] + p[5], y)
+f = jg.jit_grad(loss)
+v, g = f(ps, x, y)
+c = f.entry_for(ps, x, y).compiled
+print(json.dumps(dict(disk=c.from_disk_cache, misses=sum(c.dispatcher.stats.cache_misses.values()),
+                      value=float(v))))
+"""
+
+
+def test_new_process_loads_jit_grad_kernels_from_disk(tmp_path):
+    """End to end through jit_grad: the second process derives the same kernel key (no hash-seed
+    or id-order dependence) and compiles nothing."""
+    env = dict(os.environ, JITGRAD_CACHE_DIR=str(tmp_path))
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    runs = []
+    for seed in ("1", "2"):
+        env["PYTHONHASHSEED"] = seed
+        out = subprocess.run([sys.executable, "-c", DISK_SCRIPT], env=dict(env, PYTHONPATH=root),
+                             capture_output=True, text=True, cwd=root)
+        assert out.returncode == 0, out.stderr
+        import json
+        runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    assert not runs[0]["disk"] and runs[1]["disk"] and runs[1]["misses"] == 0, runs
+    assert runs[0]["value"] == runs[1]["value"]
