@@ -140,21 +140,28 @@ def test_training_loop_1000_steps_does_not_grow_memory_tracemalloc():
     assert peak - start < 1024 * 1024, (start, peak)
 
 
-def _tape_step(model, opt, loss_fn, x, y):
+def _tape_grads(model, loss_fn, x, y):
     with jg.GradientTape() as tape:
         loss = loss_fn(model(x), y)
-    for p, g in zip(model.parameters(), tape.gradient(loss, list(model.parameters()))):
-        p.grad = g
-    opt.step()
-    return loss.item()
+    return loss, tape.gradient(loss, list(model.parameters()))
 
 
-def _grad_step(model, opt, loss_fn, x, y):
+def _grad_grads(model, loss_fn, x, y):
     loss = loss_fn(model(x), y)
-    for p, g in zip(model.parameters(), jg.grad(loss, list(model.parameters()))):
-        p.grad = g
-    opt.step()
-    return loss.item()
+    return loss, jg.grad(loss, list(model.parameters()))
+
+
+def _functional_step(grads_of):
+    def step(model, opt, loss_fn, x, y):
+        loss, grads = grads_of(model, loss_fn, x, y)
+        for p, g in zip(model.parameters(), grads):
+            p.grad = g
+        opt.step()
+        return loss.item()
+    return step
+
+
+_tape_step, _grad_step = _functional_step(_tape_grads), _functional_step(_grad_grads)
 
 
 def _inplace_sgd_step(model, opt, loss_fn, x, y):
