@@ -490,8 +490,7 @@ class Lowering:
         expr = cast(x.at(tuple(src)), adt)
         ostore = Store(buf, flat(idx[:len(kept)], cstrides(tuple(x.shape[d] for d in kept))), cast(acc, buf.dtype))
         self.nests.append(Nest(tuple(x.shape[d] for d in order), [], [(len(kept), acc, expr, ostore)]))
-        shape = e.out.shape if hasattr(e, "out") else buf.shape
-        return Strided(View(buf, shape, cstrides(shape)))
+        return Strided(View(buf, e.out.shape, cstrides(e.out.shape)))
 
     def matmul(self, e, a, b, buf):
         M, K, N = a.shape[-2], a.shape[-1], b.shape[-1]
@@ -504,7 +503,7 @@ class Lowering:
             dt = buf.dtype
             prod = Fn(batch + (M, N, K), dt, lambda idx: scalar_op("mul", [
                 A.at(idx[:nb] + (idx[nb], idx[nb + 2])), B.at(idx[:nb] + (idx[nb + 2], idx[nb + 1]))], dt))
-            return self.reduce(_FakeEqn("reduce_sum", {"axes": (nb + 2,)}), prod, buf)
+            return self.reduce(_FakeEqn("reduce_sum", {"axes": (nb + 2,)}, e.out), prod, buf)
         views = []
         for x, (r, cl) in ((a, (M, K)), (b, (K, N))):
             x = lz_broadcast(x, batch + (r, cl))
@@ -573,8 +572,10 @@ def _size(v):
 
 @dataclass
 class _FakeEqn:
+    """A reduction the matmul lowering asks for (small matmuls become reduction nests)."""
     prim: str
     params: dict
+    out: object
 
 
 def _blas_layout(v: View):

@@ -100,7 +100,7 @@ class JitGrad:
     def __call__(self, *args, **kwargs):
         if self.eager or (self.eager is None and config.eager):
             return self._eager_fn(*args, **kwargs)
-        nums = self._nums if not self._negative else tuple(n % max(len(args), 1) for n in self._nums)
+        nums = self._nums if not self._negative else self._normalised_nums(len(args))
         key, arrays = self._scan(args, kwargs, nums)
         entry = self._cache.get(key)
         if entry is None:
@@ -114,11 +114,14 @@ class JitGrad:
             with self._lock:
                 if self._cache.get(key) is entry:
                     del self._cache[key]
-            self._hits -= 1
+            self._hits -= 1      # not a hit after all: the retrace below counts as a miss
             return self._compile(key, args, kwargs, nums, reason=str(why)).run(arrays, args, kwargs)
         except IndexError:      # an index array out of bounds: eager names the op and the line
             self._eager_fn(*args, **kwargs)
             raise
+
+    def _normalised_nums(self, nargs):
+        return tuple(n % max(nargs, 1) for n in self._nums)
 
     def _scan(self, args, kwargs, nums):
         """Signature and the flat list of dynamic arrays, in one pass over the arguments. A
@@ -255,7 +258,7 @@ class JitGrad:
 
     def entry_for(self, *args, **kwargs):
         """The compiled entry for these arguments (compiling if needed), for `explain`."""
-        nums = self._nums if not self._negative else tuple(n % max(len(args), 1) for n in self._nums)
+        nums = self._nums if not self._negative else self._normalised_nums(len(args))
         key, _ = self._scan(args, kwargs, nums)
         entry = self._cache.get(key)
         if entry is None:
@@ -349,7 +352,7 @@ def _make_runner(e, has_aux):
         if captured:
             accumulate(captured, [Tensor(x) for x in extra[:len(captured)]])
         if arg_paths:
-            accumulate([_arg_at(args, kwargs, p) for p in arg_paths], [Tensor(x) for x in extra[len(captured):]])
+            accumulate(_args_at(args, kwargs, arg_paths), [Tensor(x) for x in extra[len(captured):]])
         if has_aux:
             ai = iter(outs[1:g0])
             aux = pytree.unflatten(e.aux_def, [next(ai) if s is None else s for s in e.aux_static])
@@ -358,10 +361,19 @@ def _make_runner(e, has_aux):
     return run
 
 
-def _arg_at(args, kwargs, path):
-    where, j = path
-    a = kwargs[where] if isinstance(where, str) else args[where]
-    return a if j is None else pytree.flatten(a)[0][j]
+def _args_at(args, kwargs, paths):
+    """The Tensors at (argument, leaf index) paths of this call (each pytree flattened once)."""
+    leaves = {}
+    out = []
+    for where, j in paths:
+        a = kwargs[where] if isinstance(where, str) else args[where]
+        if j is None:
+            out.append(a)
+        else:
+            if where not in leaves:
+                leaves[where] = pytree.flatten(a)[0]
+            out.append(leaves[where][j])
+    return out
 
 
 def _const_guard(program):

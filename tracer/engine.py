@@ -136,14 +136,11 @@ def sweep(outputs, grad_outputs, targets=None, *, create_graph=False, retain_gra
         gradient as captured before its hooks run, a leaf's after them (as PyTorch does)."""
         if key in known:
             g = known[key]
-        if not leaf:
-            for i in target_edges.get(key, ()):
-                results[i] = g
+        before = g
         if g is not None and hooks:
             g = _run_hooks(hooks, g)
-        if leaf:
-            for i in target_edges.get(key, ()):
-                results[i] = g
+        for i in target_edges.get(key, ()):
+            results[i] = g if leaf else before
         return g
 
     mode = enable_grad() if create_graph else no_grad()

@@ -422,10 +422,17 @@ def _setitem(self, key, value):
         raise RuntimeError(f"in-place assignment t[...] = v on a tensor that is recorded (shape {self.shape}) "
                            f"is not supported, at {where_str()}; build a new tensor with jg.where or "
                            f"jg.concatenate (or assign under jg.no_grad())")
-    data = self.data if self.grad_fn is None and self._value_node is None else self.data.copy()
+    data = _writable(self)
     data[key] = np.asarray(value.data if isinstance(value, Tensor) else value)
     self.data = data
     self._version += 1
+
+
+def _writable(t):
+    """The array an in-place update of `t` writes: its own (views see the change, as in PyTorch),
+    unless that is a recorded node's output (the node keeps its value) or read-only memory."""
+    d = t.data
+    return d if t.grad_fn is None and t._value_node is None and d.flags.writeable else d.copy()
 
 
 # ----------------------------------------------------------------------------- in-place updates
@@ -463,10 +470,10 @@ def update_inplace(self, fn, *args, name):
         r = cast(r, self.dtype) if r.dtype != self.dtype else r
         self.data, self.grad_fn, self._out_idx = r.data, r.grad_fn, r._out_idx
         self._requires_grad, self._tape_ids = r._requires_grad, r._tape_ids
-    elif self.grad_fn is None and self._value_node is None and self.data.flags.writeable:
-        np.copyto(self.data, r.data, casting="same_kind")      # the same array: views see it
-    else:   # a node's output array, or read-only memory: a fresh array (the node keeps its value)
-        self.data = r.data.astype(self.dtype, copy=False)
+    else:
+        data = _writable(self)
+        np.copyto(data, r.data, casting="same_kind")
+        self.data = data
     self._version += 1
     return self
 

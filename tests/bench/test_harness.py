@@ -1,6 +1,7 @@
 """The benchmark harness itself: correctness gate, skipping, JSON schema, CLI smoke.
 Fast (small workloads, NumPy systems only); no timing is asserted."""
 import json
+import os
 
 import numpy as np
 import pytest
@@ -108,7 +109,16 @@ ROW_KEYS = {"workload": str, "system": str, "status": str, "timing": (dict, type
 TIMING_KEYS = {"median_s", "q1_s", "q3_s", "min_s", "max_s", "n_samples", "calls_per_sample"}
 
 
-def test_cli_json_schema_markdown_and_plot(tmp_path, capsys):
+def test_cli_json_schema_markdown_and_plot(tmp_path, capsys, monkeypatch):
+    # main() pins thread counts through the environment; keep that inside this test, and keep the
+    # count Numba already launched with (a changed NUMBA_NUM_THREADS fails every later compile).
+    import numba
+    from bench.systems import thread_env
+    for k in thread_env(1):
+        monkeypatch.setenv(k, os.environ.get(k, ""))      # recorded, so undone after the test
+        if not os.environ[k]:
+            monkeypatch.delenv(k)
+    monkeypatch.setenv("NUMBA_NUM_THREADS", str(numba.config.NUMBA_NUM_THREADS))
     out, md, png = tmp_path / "out.json", tmp_path / "r.md", tmp_path / "p.png"
     rc = main(["--quick", "--workloads", "W4", "--systems", "numpy,autograd", "--threads", "1", "--reps", "3", "--no-progress",
                "--json", str(out), "--markdown", str(md), "--plot", str(png)])

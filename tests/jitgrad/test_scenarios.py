@@ -866,3 +866,19 @@ def test_no_grad_decorator_without_parentheses():
     assert not f(x).requires_grad and jg.is_grad_enabled()
     with jg.no_grad():
         assert g(x).requires_grad
+
+
+@pytest.mark.parametrize("name", sorted(__import__("tracer.ops", fromlist=["INPLACE"]).INPLACE))
+def test_every_inplace_op_matches_its_out_of_place_form(name):
+    """Driven by the in-place table: same values as the out-of-place op, written into the tensor's
+    own memory (an earlier view sees them), one version bump."""
+    from tracer.ops import INPLACE
+    rng = np.random.default_rng(3)
+    x, y = rng.uniform(0.5, 1.5, (2, 3)), rng.uniform(0.5, 1.5, (2, 3))
+    extra = {"clamp_": (0.7, 1.2), "fill_": (2.5,), "zero_": ()}.get(name, (y,))
+    t = jg.tensor(x.copy())
+    view = t.numpy()
+    assert getattr(t, name)(*extra) is t and t._version == 1
+    want = INPLACE[name](jg.tensor(x), *extra).numpy()
+    np.testing.assert_allclose(view, want, rtol=1e-15)
+    assert not np.allclose(want, x)
