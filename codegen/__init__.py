@@ -54,7 +54,7 @@ def compile_program(program, *, backend="cpu", cache_dir=None, fuse=True, parall
         from .numba_cuda import compile_cuda, resolve_backend
         backend = resolve_backend(backend)
         if backend == "cuda":
-            return compile_cuda(program, cache_dir=cache_dir)
+            return compile_cuda(program, cache_dir=cache_dir, fuse=fuse, check=check)
         if backend != "cpu":
             raise ValueError(f"unknown backend {backend!r} (expected 'cpu', 'cuda' or 'auto')")
     from .numba_cpu import compile_kernel

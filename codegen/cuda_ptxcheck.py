@@ -16,12 +16,20 @@ import tempfile
 import numpy as np
 
 
+def _no_device_needed():
+    """Device functions ask the current device for its compute capability; there is none here."""
+    import types
+    import numba.cuda.dispatcher as dispatcher
+    dispatcher.get_current_device = lambda: types.SimpleNamespace(compute_capability=(8, 0))
+
+
 def ptx_check_program(program, workdir):
     from numba import cuda, typeof
+    _no_device_needed()
     from . import numba_cuda as nc
-    cfg = nc.Config(sim=False)
-    low = nc.Lowering(program, cfg)
-    source = nc.Generator(low, cfg).module("ptx-check")
+    from .passes import Options, run_pipeline
+    kernel = run_pipeline(program, Options(parallel=False), check=True)
+    source, _ = nc.generate(kernel, nc.Config(sim=False), "ptx-check")
     path = os.path.join(workdir, f"ptxcheck_{abs(hash(source)):x}.py")
     with open(path, "w") as fh:
         fh.write(source)
@@ -48,8 +56,9 @@ def ptx_check_program(program, workdir):
     for name in dir(mod):
         if name.startswith("k") and hasattr(getattr(mod, name), "py_func"):
             setattr(mod, name, Stub(getattr(mod, name)))
-    args = [np.zeros(v.shape if v.shape else (1,), v.dtype) for v in program.invars + program.constvars]
-    mod.launch(args, lambda shape, dtype: np.zeros(shape, dtype), lambda a: None)
+    args = [np.zeros(b.size, b.dtype) for b in kernel.params]
+    mod.launch(args, lambda n, dtype: np.zeros(n, dtype), lambda name, n, dtype: np.zeros(n, dtype),
+               np.zeros(1, np.int32))
     return compiled
 
 
@@ -72,6 +81,7 @@ def main():
         (lambda a: jg.sum(a[1:, ::2][:, :4] * a[:-1, 1::2]) + jg.sum(a[np.array([0, -1])] ** 2) + jg.sum(a * 1.0)
          , f32(6, 9).astype(np.float64)),
         (lambda a: a * a, np.array(0.5, np.float32)),
+        (lambda a, b: jg.sum(jg.softmax(a @ b, axis=1) * (a @ b)), f32(64, 48), f32(48, 40)),   # tiled matmul
     ]
     total = 0
     with tempfile.TemporaryDirectory() as d:

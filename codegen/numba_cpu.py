@@ -57,15 +57,22 @@ def index_src(e, names):
     return expr_src(e, names) if isinstance(e, Const) else f"np.uintp({expr_src(e, names)})"
 
 
-def expr_src(e, names):
+def expr_src(e, names, index=index_src, call=None):
+    """Python source of an expression. A backend can change how flat indices are rendered
+    (`index(e, names)`) and how ops are spelled (`call(op, arg sources, dtype)`: None keeps
+    this rendering); CUDA does both."""
     if isinstance(e, Const):
         return const_src(e.value, e.dtype)
     if isinstance(e, (Idx, Acc, LetRef)):
         return e.name
     if isinstance(e, Load):
-        return f"{names[e.buf.name]}[{index_src(e.index, names)}]"
-    s = [expr_src(x, names) for x in e.srcs]
+        return f"{names[e.buf.name]}[{index(e.index, names)}]"
+    s = [expr_src(x, names, index, call) for x in e.srcs]
     op, dt = e.op, e.dtype
+    if call is not None:
+        r = call(op, s, dt)
+        if r is not None:
+            return r
     if op in ("add", "mul") and dt == BOOL:
         return f"({s[0]} {'|' if op == 'add' else '&'} {s[1]})"
     if op in _INFIX:
@@ -429,6 +436,23 @@ def build(k: Kernel, ir_text: str, cache_dir):
 
 
 # ----------------------------------------------------------------------------- the callable
+def output_plan(kernel: Kernel):
+    """How each Program output comes out of the kernel's outputs: ("k", j) the j-th kernel
+    output, ("copy", j) a copy of it (an output returned twice), ("lit", array) a literal."""
+    from tracer.program import Var
+    plan, pos = [], {}
+    for v in kernel.outvars:
+        if not isinstance(v, Var):
+            plan.append(("lit", np.asarray(v.value, dtype=v.dtype)))
+        elif id(v) in pos:
+            plan.append(("copy", pos[id(v)]))
+        else:
+            pos[id(v)] = len(pos)
+            plan.append(("k", pos[id(v)]))
+    assert len(pos) == len(kernel.outs)
+    return plan
+
+
 class Compiled:
     """A compiled Program: `Compiled(*invar_values, *const_values) -> sequence of fresh ndarrays`."""
 
@@ -440,24 +464,7 @@ class Compiled:
         self._spec = tuple((tuple(s), b.dtype, _cstrides_bytes(s, b.dtype))
                            for b, s in zip(kernel.params, kernel.param_shapes))
         self._n = len(self._spec)
-        # how to build each output from the kernel's result tuple
-        from tracer.program import Var
-        plan, seen, pos = [], set(), {}
-        outs = {b.name: j for j, b in enumerate(kernel.outs)}
-        j = 0
-        for v in kernel.outvars:
-            if isinstance(v, Var):
-                if id(v) in seen:
-                    plan.append(("copy", pos[id(v)]))
-                else:
-                    seen.add(id(v))
-                    pos[id(v)] = j
-                    plan.append(("k", j))
-                    j += 1
-            else:
-                plan.append(("lit", np.asarray(v.value, dtype=v.dtype)))
-        assert j == len(outs)
-        self._plan = plan
+        self._plan = plan = output_plan(kernel)
         self._simple = all(p[0] == "k" for p in plan)
 
     def __call__(self, *arrays):

@@ -1,54 +1,49 @@
-"""CUDA backend: a recorded Program compiled to numba-cuda kernels.
+"""CUDA backend: the loop IR compiled to numba-cuda kernels.
 
-Entry point: `compile_cuda(program, cache_dir=None) -> CudaCompiled`, called by
-`codegen.compile_program(..., backend="cuda")`. `resolve_backend("auto")` picks CUDA when a real
-GPU is present and the simulator is off, else CPU.
+`compile_cuda(program)` runs the pass pipeline the CPU backend runs (fusion, CSE, buffer
+planning all happen there, once, on the same `Kernel`) and renders that Kernel for a GPU.
+Each top-level group of statements becomes one CUDA kernel (two for a split reduction):
 
-How a Program becomes kernels (the schedule is printable: `CudaCompiled.ir`):
-- views (reshape, transpose, broadcast_to) and NumPy broadcasting are index maps, never copies;
-- elementwise equations are inlined into whatever kernel reads them and computed once per index
-  there (rematerialised rather than stored), unless they are outputs, matmul operands, read under
-  broadcasting (would be recomputed per broadcast element) or too large to inline: those are
-  *materialised* into a buffer;
-- materialised elementwise values of one shape share one grid-stride kernel (several outputs,
-  common subexpressions computed once) when their dependencies allow it;
-- reductions read their (fused) producer chain directly: one thread per output for short
-  reductions, else a block-level shared-memory tree, with a second pass over per-block partials
-  when one block per output would leave the GPU idle (deterministic: no float atomics);
-  float32 sums accumulate in float64;
-- matmul is a tiled shared-memory kernel (batched, broadcasting batch dimensions); its operands'
-  transposes are folded into the tile loads;
-- getitem is a gather kernel, index_add a scatter with `cuda.atomic.add`, concatenate a
-  select kernel.
-Only `cuda.grid`, fixed-size shared arrays, `syncthreads`, atomics and scalar math are used, so
-the same kernels run on a GPU and under `NUMBA_ENABLE_CUDASIM=1`.
+- a MatMul: a tiled shared-memory matmul over its strided views (batched; transposed operands
+  are strides, never copies);
+- a loop nest whose body is straight-line code (elementwise stores, lets): one thread per point
+  of its outer loops, grid-stride;
+- a loop nest with inner loops (reductions, softmax rows, column sums): one block per point of
+  its outer loops. The block's threads share each inner loop's iterations and combine their
+  accumulators with a shared-memory tree (deterministic: no float atomics). When the outer loops
+  have too few points to fill the GPU, the first inner loop is split over several blocks that
+  write partials, and a second kernel combines them and runs the rest of the body;
+- statements outside any loop (a full reduction's accumulator and its output) are a group whose
+  outer loops are empty.
+Scatter-adds are `cuda.atomic.add`. A GPU kernel cannot raise, so an out-of-range index array
+sets an error flag that the launcher turns into an IndexError. Only `cuda.grid`, fixed-size
+shared arrays, `syncthreads`, atomics and scalar math are used: the same kernels run on a GPU
+and under `NUMBA_ENABLE_CUDASIM=1`.
 
-Each Program's kernels and its host-side launcher are generated as one Python module written to
-`<cache_dir>/cuda/<hash>.py` and imported from there, kernels decorated `cuda.jit(cache=True)`,
-so a new process reuses numba-cuda's on-disk cache of the compiled kernels. Under the simulator
-there is nothing to cache (kernels run as Python).
+The kernels and their host-side launcher are one generated module, written to
+`<cache_dir>/cuda/<key>.py` and imported from there with `cuda.jit(cache=True)`, so a new process
+reuses numba-cuda's on-disk cache of the compiled kernels (under the simulator kernels run as
+Python: nothing to cache).
 """
 from __future__ import annotations
 
 import hashlib
 import importlib.util
-import math
 import os
-import re
 import sys
 import tempfile
 import threading
 import time
 import warnings
-from collections import defaultdict
 
 import numpy as np
 
-from tracer.primitives import PRIMS
-from tracer.program import Literal
+from .ir import BOOL, Acc, Def, Let, LetRef, Load, Loop, MatMul, Reduce, Store, format_kernel, walk_expr, \
+    stmt_exprs, walk_stmts
+from .numba_cpu import _reduced_accs, const_src, expr_src, output_plan
+from .passes import _work
 
-VIEW_PRIMS = ("reshape", "transpose", "broadcast_to")
-FORMAT_VERSION = "cuda-2"
+FORMAT_VERSION = "cuda-3"
 
 
 # ----------------------------------------------------------------------------- availability
@@ -72,11 +67,36 @@ def gpu_available():
         return False
 
 
+def _lock_simulator_shared_arrays():
+    """numba-cuda's simulator allocates a block's shared array on first use with an unlocked
+    check-then-set (keyed by the calling line), so two threads can each get their own array and
+    a tree reduction reads stale values (seen as wrong sums once threads switch often). The
+    same allocation, under a lock."""
+    from numba.cuda.simulator import kernelapi
+    shared = kernelapi.FakeCUDAShared
+    if getattr(shared.array, "locked", False):
+        return
+    unlocked, lock = shared.array, threading.Lock()
+
+    def array(self, shape, dtype, alignment=None):
+        if alignment is not None or shape == 0:
+            return unlocked(self, shape, dtype, alignment)
+        if isinstance(dtype, kernelapi.types.Type):
+            dtype = kernelapi.numpy_support.as_dtype(dtype)
+        frame = sys._getframe(1)
+        caller = (frame.f_code.co_filename, frame.f_lineno)
+        with lock:
+            res = self._allocations.get(caller)
+            if res is None:
+                res = self._allocations[caller] = np.empty(shape, dtype)
+        return res
+    array.locked = True
+    shared.array = array
+
+
 def cuda_usable():
     """The CUDA backend can run: a GPU, or the simulator."""
-    if simulator_enabled():
-        return True
-    return gpu_available()
+    return simulator_enabled() or gpu_available()
 
 
 def require_cuda():
@@ -97,839 +117,524 @@ def resolve_backend(backend):
     return backend
 
 
-# ----------------------------------------------------------------------------- launch config
+# ----------------------------------------------------------------------------- launch geometry
 class Config:
-    """Launch geometry. The simulator runs every CUDA thread as a Python thread: small blocks."""
+    """Launch geometry. The simulator runs every CUDA thread as a Python thread: small blocks,
+    few of them, so that tests still cross block boundaries and split reductions."""
 
     def __init__(self, sim):
         self.sim = sim
-        self.block = 16 if sim else 256          # elementwise threads per block
+        self.block = 16 if sim else 256          # threads per block, one thread per point
         self.max_blocks = 4 if sim else 4096     # grid-stride beyond this
-        self.rblock = 8 if sim else 256         # reduction threads per block (power of 2)
-        self.serial_r = 4 if sim else 32         # reductions this short: one thread per output
-        self.items = 2 if sim else 16            # elements per thread before adding partial blocks
+        self.rblock = 8 if sim else 256          # threads per block sharing inner loops (power of 2)
+        self.min_rblock = 2 if sim else 32       # a warp at least
+        self.serial = 4 if sim else 32           # inner loops this short: one thread per point
+        self.items = 2 if sim else 16            # iterations per thread before splitting over blocks
         self.max_partials = 4 if sim else 1024
+        self.split_below = 2 if sim else 128     # outer points below which long loops are split
         self.max_rblocks = 4 if sim else 32768
         self.tile = 4 if sim else 16             # matmul tile (tile x tile threads)
 
-    def key(self):
-        return (self.block, self.max_blocks, self.rblock, self.serial_r, self.items,
-                self.max_partials, self.max_rblocks, self.tile)
+
+# ----------------------------------------------------------------------------- grouping
+def _symbols(stmts):
+    """Accumulators and lets a statement list reads or updates."""
+    out = set()
+    for s in walk_stmts(stmts):
+        if isinstance(s, Reduce):
+            out.add(s.acc)
+        for e in stmt_exprs(s):
+            out |= {x for x in walk_expr(e) if isinstance(x, (Acc, LetRef))}
+    return out
 
 
-# ----------------------------------------------------------------------------- helpers
-def _prod(shape):
+def groups(body):
+    """Top-level statements in launch units: a MatMul, or (outer loops, body per point). A
+    top-level Def or Let starts a unit that runs until the last statement using what it
+    declares (a full reduction: `acc = 0; for ...: acc += ...; out[0] = acc`)."""
+    declared = {}
+    for k, s in enumerate(body):
+        if isinstance(s, (Def, Let)):
+            declared[s.acc if isinstance(s, Def) else s.ref] = k
+    last = {}
+    for k, s in enumerate(body):
+        for x in _symbols([s]):
+            if x in declared:
+                last[x] = k
+    out, k = [], 0
+    while k < len(body):
+        s = body[k]
+        if isinstance(s, MatMul):
+            out.append(s)
+            k += 1
+            continue
+        end, j = k, k
+        while j <= end:
+            t = body[j]
+            if isinstance(t, (Def, Let)):
+                end = max(end, last.get(t.acc if isinstance(t, Def) else t.ref, j))
+            j += 1
+        unit = body[k:end + 1]
+        if any(isinstance(t, MatMul) for t in unit):
+            raise NotImplementedError("cuda backend: a matmul inside a reduction's statements")
+        if len(unit) == 1 and isinstance(s, Loop):
+            outer = [s]
+            while len(outer[-1].body) == 1 and isinstance(outer[-1].body[0], Loop):
+                outer.append(outer[-1].body[0])
+            out.append((outer, outer[-1].body))
+        else:
+            out.append(([], unit))
+        k = end + 1
+    return out
+
+
+def _perfect(loop):
+    """A loop and the loops perfectly nested in it: shared by a block's threads as one."""
+    loops = [loop]
+    while len(loops[-1].body) == 1 and isinstance(loops[-1].body[0], Loop):
+        loops.append(loops[-1].body[0])
+    return loops
+
+
+def _prod(xs):
     n = 1
-    for d in shape:
-        n *= int(d)
+    for x in xs:
+        n *= int(x)
     return n
 
 
-def _np_name(dtype):
-    dtype = np.dtype(dtype)
-    return "np.bool_" if dtype == np.bool_ else f"np.{dtype.name}"
+def _pow2(n):
+    p = 1
+    while p < n:
+        p *= 2
+    return p
 
 
-def _nb_name(dtype):
-    dtype = np.dtype(dtype)
-    return {"bool": "boolean"}.get(dtype.name, dtype.name)
+# ----------------------------------------------------------------------------- rendering
+_MATH = "exp log log1p expm1 sqrt sin cos tanh".split()
 
 
-def _lit(value, dtype):
-    dtype = np.dtype(dtype)
-    if dtype == np.bool_:
-        return "True" if bool(value) else "False"
-    if dtype.kind == "f":
-        v = float(value)
-        if math.isnan(v):
-            s = "np.nan"
-        elif math.isinf(v):
-            s = "np.inf" if v > 0 else "(-np.inf)"
-        else:
-            s = repr(v)
-        return f"{_np_name(dtype)}({s})"
-    return f"{_np_name(dtype)}({int(value)})"
 
 
-def _zero(dtype):
-    return _lit(0, dtype)
+def _call(op, args, dt):
+    """Scalar ops whose CPU rendering (codegen.fastmath / codegen.scalar helpers) has no CUDA
+    counterpart: typed literals keep float32 arithmetic in float32."""
+    z, o = const_src(0, dt), const_src(1, dt)
+    a = args
+    if op == "relu":
+        return f"({z} if {a[0]} <= {z} else {a[0]})"
+    if op == "sign":
+        return f"({o} if {a[0]} > {z} else ((-{o}) if {a[0]} < {z} else {a[0]}))"
+    if op in ("sigmoid", "softplus"):
+        return f"{op}_{np.dtype(dt).name}({a[0]})"
+    if op == "pow":
+        return f"({a[0]} ** {a[1]})"
+    if op == "wrap_index":
+        return f"wrap_index({a[0]}, {a[1]}, err)"
+    if op in _MATH and np.dtype(dt).kind != "f":
+        raise NotImplementedError(f"cuda backend: {op} of {dt}")
+    return None
 
 
-def _ix(idx):
-    """Subscript text for an index tuple (0-d buffers are stored with shape (1,))."""
-    return ", ".join(idx) if idx else "0"
+def _index(e, names):
+    return expr_src(e, names, _index, _call)
 
 
-def _bcast(idx, out_shape, in_shape):
-    """Index into an operand broadcast (NumPy rules, right-aligned) to out_shape."""
-    off = len(out_shape) - len(in_shape)
-    return tuple("0" if d == 1 else idx[off + j] for j, d in enumerate(in_shape))
+def expr(e):
+    return expr_src(e, _NAMES, _index, _call)
 
 
-def _reshape_map(idx, out_shape, in_shape):
-    """Index into x (in_shape) for index idx of reshape(x, out_shape)."""
-    on = [(i, d) for i, d in zip(idx, out_shape) if d != 1]
-    inn = [d for d in in_shape if d != 1]
-    if [d for _, d in on] == inn:  # only size-1 axes inserted or removed
-        it = iter(i for i, _ in on)
-        return tuple("0" if d == 1 else next(it) for d in in_shape)
-    terms, stride = [], 1
-    for i, d in reversed(list(zip(idx, out_shape))):
-        if d != 1:
-            terms.append(i if stride == 1 else f"{i} * {stride}")
-        stride *= d
-    flat = "(" + " + ".join(reversed(terms)) + ")" if terms else "0"
-    res, stride = [], 1
-    for k in reversed(range(len(in_shape))):
-        d = in_shape[k]
-        if d == 1:
-            res.append("0")
-        else:
-            q = flat if stride == 1 else f"({flat} // {stride})"
-            res.append(q if k == 0 or _prod(in_shape[:k]) == 1 else f"({q} % {d})")
-        stride *= d
-    return tuple(reversed(res))
+class _Names(dict):
+    def __missing__(self, k):
+        return k
 
 
-def _index_names(shape, prefix):
-    return tuple("0" if d == 1 else f"{prefix}{k}" for k, d in enumerate(shape))
+_NAMES = _Names()
 
 
-def _delinearize(flat, shape, names, ind):
-    """Lines computing `names` (skipping '0' entries) from the flat index `flat` over shape."""
-    lines = []
-    live = [(n, d) for n, d in zip(names, shape) if n != "0"]
-    if not live:
-        return lines
-    if len(live) == 1:
-        return [f"{ind}{live[0][0]} = {flat}"]
+def _init(acc):
+    if acc.op == "sum":
+        return const_src(0, acc.dtype)
+    dt = acc.dtype
+    if dt == BOOL:
+        return "False"
+    if dt.kind in "iu":
+        return const_src(np.iinfo(dt).min, dt)
+    return const_src(-np.inf, dt)
+
+
+def _combine(op, a, b):
+    return f"{a} + {b}" if op == "sum" else f"maximum({a}, {b})"
+
+
+def _delinearize(flat, loops, pad):
+    """Lines setting each loop variable from a flat index over the extents; `loops`: Loops,
+    or (name, extent) pairs."""
+    pairs = [(lp.var.name, lp.extent) if isinstance(lp, Loop) else lp for lp in loops]
+    live = [(v, n) for v, n in pairs if n != 1]
+    lines = [f"{pad}{v} = 0" for v, n in pairs if n == 1]
     q = flat
-    for j, (n, d) in enumerate(reversed(live)):
+    for j, (v, n) in enumerate(reversed(live)):
         if j == len(live) - 1:
-            lines.append(f"{ind}{n} = {q}")
+            lines.append(f"{pad}{v} = {q}")
         else:
-            lines.append(f"{ind}{n} = {q} % {d}")
-            nq = f"_q{n}"
-            lines.append(f"{ind}{nq} = {q} // {d}")
-            q = nq
+            lines += [f"{pad}{v} = {q} % {n}", f"{pad}_q{j} = {q} // {n}"]
+            q = f"_q{j}"
     return lines
 
 
-_NP_FUNCS = re.compile(r"\b(exp|log|log1p|expm1|sqrt|sin|cos|tanh)\(")
-
-
-def ew_expr(prim, args, out_dtype, in_dtypes):
-    """Scalar CUDA expression for an elementwise primitive over operand texts `args` (names)."""
-    a = args
-    dt = np.dtype(out_dtype)
-    if prim == "sigmoid":  # a[1]: exp(-|x|), emitted by the caller
-        o = _lit(1, dt)
-        return f"({o} / ({o} + {a[1]}) if {a[0]} >= {_zero(dt)} else {a[1]} / ({o} + {a[1]}))"
-    if prim == "softplus":
-        z = _zero(dt)
-        return f"(({a[0]} if {a[0]} > {z} else {z}) + log1p(exp(-abs({a[0]}))))"
-    if prim == "relu":
-        z = _zero(dt)
-        return f"({z} if {a[0]} <= {z} else {a[0]})"
-    if prim == "sign":
-        z, o = _zero(dt), _lit(1, dt)
-        return f"({o} if {a[0]} > {z} else ((-{o}) if {a[0]} < {z} else {a[0]}))"
-    if prim == "abs":
-        return f"abs({a[0]})"
-    if prim == "maximum":
-        return f"({a[0]} if ({a[0]} >= {a[1]} or {a[0]} != {a[0]}) else {a[1]})"
-    if prim == "minimum":
-        return f"({a[0]} if ({a[0]} <= {a[1]} or {a[0]} != {a[0]}) else {a[1]})"
-    if prim == "where":
-        return f"({a[1]} if {a[0]} else {a[2]})"
-    if prim == "pow":
-        return f"({a[0]} ** {a[1]})"
-    if prim == "cast":
-        return f"({a[0]} != 0)" if dt == np.bool_ else f"{_np_name(dt)}({a[0]})"
-    if prim in ("sqrt", "exp", "log", "log1p", "expm1", "sin", "cos", "tanh") and dt.kind != "f":
-        raise NotImplementedError(f"cuda backend: {prim} of {dt}")
-    template = PRIMS[prim].expr
-    if template is None:
-        raise NotImplementedError(f"cuda backend: no scalar expression for {prim}")
-    return template.format(*a)
-
-
-# ----------------------------------------------------------------------------- lowering
-class _Kernel:
-    def __init__(self, kind, index, **kw):
-        self.kind = kind      # ew | reduce | matmul | getitem | index_add | concat
-        self.index = index
-        self.roots = []       # ew: [(var, buffer name)]
-        self.__dict__.update(kw)
-
-
-class Lowering:
-    """The schedule of one Program: which values get buffers, which kernel computes each."""
-
-    def __init__(self, program, cfg):
-        self.p = program
-        self.cfg = cfg
-        self.producer = {id(e.out): e for e in program.eqns}
-        self.bufname = {}
-        for i, v in enumerate(program.invars):
-            self.bufname[id(v)] = f"in{i}"
-        for i, v in enumerate(program.constvars):
-            self.bufname[id(v)] = f"c{i}"
-        self.n_args = len(program.invars) + len(program.constvars)
-        self.materialized = set()  # ids of eqn outputs that get a buffer
-        self.home = {}             # id(var) -> kernel index
-        self.kernels = []
-        self.vars = {}             # id -> Var (keep for allocation)
-        self._decide()
-        self._schedule()
-
-    # ------------------------------------------------------------------ analysis
-    def base(self, x):
-        while not isinstance(x, Literal):
-            e = self.producer.get(id(x))
-            if e is None or e.prim not in VIEW_PRIMS:
-                return x
-            x = e.inputs[0]
-        return x
-
-    def is_ew(self, x):
-        e = self.producer.get(id(x))
-        return e is not None and PRIMS[e.prim].kind == "elementwise"
-
-    def _decide(self):
-        p = self.p
-        uses = defaultdict(list)   # id(base) -> [(consumer kind, size read per element of consumer)]
-        for e in p.eqns:
-            kind = PRIMS[e.prim].kind
-            if e.prim in VIEW_PRIMS:
-                continue
-            for j, x in enumerate(e.inputs):
-                b = self.base(x)
-                if isinstance(b, Literal):
-                    continue
-                if kind == "elementwise":
-                    size = _prod(e.out.shape)
-                elif kind == "matmul":
-                    size = None
-                elif kind == "index" and e.prim == "getitem" and j == 0:
-                    size = _prod(e.out.shape)
-                else:
-                    size = _prod(x.shape)
-                uses[id(b)].append((kind, size))
-        for v in p.outvars:
-            b = self.base(v)
-            if not isinstance(b, Literal):
-                uses[id(b)].append(("out", _prod(v.shape)))
-        cost = {}
-        constant = set()
-        for e in p.eqns:
-            v = e.out
-            self.vars[id(v)] = v
-            kind = PRIMS[e.prim].kind
-            if e.prim in VIEW_PRIMS:
-                continue
-            if kind != "elementwise":
-                self.materialized.add(id(v))
-                continue
-            c = 1
-            const = True
-            for x in e.inputs:
-                b = self.base(x)
-                if isinstance(b, Literal):
-                    continue
-                const = const and id(b) in constant
-                if id(b) in cost and id(b) not in self.materialized:
-                    c += cost[id(b)]
-            cost[id(v)] = c
-            if const and c <= 8:
-                constant.add(id(v))  # literal arithmetic: recomputed wherever it is read
-                if not any(k in ("matmul", "out") for k, _ in uses[id(v)]):
-                    continue
-            us = uses[id(v)]
-            n = _prod(v.shape)
-            if (c > 48 or any(k in ("matmul", "out") for k, _ in us)
-                    or any(s is not None and s > n for _, s in us)):
-                self.materialized.add(id(v))
-        for i, v in enumerate(p.outvars):
-            if isinstance(v, Literal) or id(v) not in self.materialized:
-                pass  # gets a copy root (view, input, literal)
-
-    # ------------------------------------------------------------------ schedule
-    def _deps(self, var, shape):
-        """Materialised values a kernel computing `var` at its own index reads: [(var, identity)]."""
-        em = Emitter(self, shape, local=lambda m, idx: False, ind="")
-        names = _index_names(shape, "i")
-        em.val(var, names, root=True)
-        return [(m, idx == names and tuple(m.shape) == tuple(shape)) for m, idx in em.loads]
-
-    def _place_ew(self, var, buf):
-        shape = tuple(var.shape)
-        deps = self._deps(var, shape)
-        chosen = None
-        for K in reversed(self.kernels):
-            if K.kind != "ew" or K.shape != shape:
-                continue
-            ok = True
-            for m, ident in deps:
-                h = self.home.get(id(m), -1)
-                if not (h < K.index or (h == K.index and ident)):
-                    ok = False
-                    break
-            if ok:
-                chosen = K
-                break
-            # a later kernel must come after everything this one needs; older ones cannot help
-            if any(self.home.get(id(m), -1) >= K.index for m, _ in deps):
-                break
-        if chosen is None:
-            chosen = _Kernel("ew", len(self.kernels), shape=shape)
-            self.kernels.append(chosen)
-        chosen.roots.append((var, buf))
-        return chosen.index
-
-    def _schedule(self):
-        p = self.p
-        out_of = {}
-        for e in p.eqns:
-            v = e.out
-            if id(v) not in self.materialized:
-                continue
-            kind = PRIMS[e.prim].kind
-            self.bufname[id(v)] = f"b_{v.name}"
-            if kind == "elementwise":
-                self.home[id(v)] = self._place_ew(v, self.bufname[id(v)])
+def serial(body, pad):
+    """Statements run by one thread, in order (what the CPU backend does per iteration)."""
+    out = []
+    for s in body:
+        if isinstance(s, Loop):
+            out.append(f"{pad}for {s.var.name} in range({s.extent}):")
+            out += serial(s.body, pad + "    ") or [pad + "    pass"]
+        elif isinstance(s, Store):
+            if s.accumulate:
+                if s.buf.dtype == BOOL:
+                    raise NotImplementedError("cuda backend: scatter-add of booleans")
+                out.append(f"{pad}cuda.atomic.add({s.buf.name}, {_index(s.index, _NAMES)}, {expr(s.expr)})")
             else:
-                K = _Kernel({"reduce": "reduce", "matmul": "matmul", "concat": "concat"}.get(kind, e.prim),
-                            len(self.kernels), eqn=e, shape=tuple(v.shape))
-                self.kernels.append(K)
-                self.home[id(v)] = K.index
-        # outputs: materialised values are returned as they are; anything else gets a copy root
-        self.outputs = []
-        for i, v in enumerate(p.outvars):
-            if not isinstance(v, Literal) and id(v) in self.materialized:
-                self.outputs.append(self.bufname[id(v)])
-                continue
-            name = f"o{i}"
-            self._place_ew(v, name)
-            self.outputs.append(name)
-        self.out_meta = [(tuple(v.shape), np.dtype(v.dtype)) for v in p.outvars]
-
-    def buffers(self):
-        """(name, shape, dtype) of every buffer the launcher allocates, in creation order."""
-        res = []
-        for K in self.kernels:
-            if K.kind == "ew":
-                for v, buf in K.roots:
-                    if buf.startswith("b_") or buf.startswith("o"):
-                        res.append((buf, tuple(v.shape), np.dtype(v.dtype)))
-            else:
-                v = K.eqn.out
-                res.append((self.bufname[id(v)], tuple(v.shape), np.dtype(v.dtype)))
-        return res
-
-    def describe(self):
-        lines = []
-        for K in self.kernels:
-            if K.kind == "ew":
-                outs = ", ".join(f"{buf}:{v.dtype}{list(v.shape)}" for v, buf in K.roots)
-                lines.append(f"k{K.index}: elementwise over {list(K.shape)} -> {outs}")
-            else:
-                e = K.eqn
-                ins = ", ".join(repr(x) for x in e.inputs)
-                lines.append(f"k{K.index}: {e.prim}({ins}) -> {self.bufname[id(e.out)]}:{e.out.dtype}{list(e.out.shape)}")
-        return "\n".join(lines)
+                out.append(f"{pad}{s.buf.name}[{_index(s.index, _NAMES)}] = {expr(s.expr)}")
+        elif isinstance(s, Def):
+            out.append(f"{pad}{s.acc.name} = {_init(s.acc)}")
+        elif isinstance(s, Reduce):
+            out.append(f"{pad}{s.acc.name} = {_combine(s.acc.op, s.acc.name, expr(s.expr))}")
+        elif isinstance(s, Let):
+            out.append(f"{pad}{s.ref.name} = {expr(s.expr)}")
+        else:
+            raise NotImplementedError(f"cuda backend: {type(s).__name__} inside a loop nest")
+    return out
 
 
-class Emitter:
-    """Renders values at symbolic indices into straight-line statements (memoised per site)."""
-
-    def __init__(self, low, shape, local, ind):
-        self.low = low
-        self.shape = shape
-        self.local = local        # (var, idx) -> compute here rather than load
-        self.ind = ind
-        self.lines = []
-        self.memo = {}
-        self.loads = []
-        self.params = set()
-        self.n = 0
-
-    def tmp(self, prefix="t"):
-        self.n += 1
-        return f"{prefix}{self.n}"
-
-    def emit(self, text):
-        self.lines.append(self.ind + text)
-
-    def val(self, x, idx, root=False):
-        if isinstance(x, Literal):
-            return _lit(x.value, x.dtype)
-        idx = tuple(idx)
-        key = (id(x), idx)
-        if key in self.memo:
-            return self.memo[key]
-        low = self.low
-        e = low.producer.get(id(x))
-        if e is not None and e.prim in VIEW_PRIMS:
-            src = e.inputs[0]
-            if e.prim == "transpose":
-                axes = e.params["axes"]
-                sidx = [None] * len(axes)
-                for j, a in enumerate(axes):
-                    sidx[a] = idx[j]
-                sidx = tuple(sidx)
-            elif e.prim == "broadcast_to":
-                sidx = _bcast(idx, tuple(x.shape), tuple(src.shape))
-            else:
-                sidx = _reshape_map(idx, tuple(x.shape), tuple(src.shape))
-            r = self.val(src, sidx)
-            self.memo[key] = r
-            return r
-        if e is None or (id(x) in low.materialized and not root and not self.local(x, idx)):
-            name = low.bufname[id(x)]
-            self.params.add(name)
-            self.loads.append((x, idx))
-            t = self.tmp()
-            self.emit(f"{t} = {name}[{_ix(idx)}]")
-            self.memo[key] = t
-            return t
-        # elementwise, computed here
-        args = [self.val(inp, _bcast(idx, tuple(x.shape), tuple(inp.shape))) for inp in e.inputs]
-        if e.prim == "sigmoid":
-            ex = self.tmp()
-            self.emit(f"{ex} = exp(-abs({args[0]}))")
-            args.append(ex)
-        expr = ew_expr(e.prim, args, e.out.dtype, [i.dtype for i in e.inputs])
-        t = self.tmp()
-        self.emit(f"{t} = {expr}")
-        self.memo[key] = t
-        return t
+def _tree(acc, rb, pad):
+    """Combine each thread's `acc` over the block into `_b_<acc>` (the value before the loop);
+    every thread ends with the total."""
+    sm, total = f"sm_{acc.dtype.name}", f"_t_{acc.name}"
+    return [f"{pad}{sm}[tid] = {acc.name}",
+            f"{pad}cuda.syncthreads()",
+            f"{pad}_s = {rb // 2}",
+            f"{pad}while _s > 0:",
+            f"{pad}    if tid < _s:",
+            f"{pad}        {sm}[tid] = {_combine(acc.op, f'{sm}[tid]', f'{sm}[tid + _s]')}",
+            f"{pad}    cuda.syncthreads()",
+            f"{pad}    _s //= 2",
+            f"{pad}{total} = {sm}[0]",
+            f"{pad}cuda.syncthreads()",
+            f"{pad}{acc.name} = {_combine(acc.op, f'_b_{acc.name}', total)}"]
 
 
-# ----------------------------------------------------------------------------- code generation
+def _restart(acc, pad):
+    """Keep the value so far; each thread then accumulates its share from the identity."""
+    return [f"{pad}_b_{acc.name} = {acc.name}", f"{pad}{acc.name} = {_init(acc)}"]
+
+
+def _block_head(accs, rb):
+    """Thread id and one shared array per accumulator dtype (trees run one after another)."""
+    dts = sorted({a.dtype.name for a in accs})
+    return ["    tid = cuda.threadIdx.x"] + [f"    sm_{d} = cuda.shared.array({rb}, {'boolean' if d == 'bool' else d})"
+                                            for d in dts]
+
+
+def _tree_accs(body):
+    return [a for s in body if isinstance(s, Loop) for a in _reduced_accs(s)]
+
+
+def _buffers(stmts):
+    names = set()
+    for s in walk_stmts(stmts):
+        if isinstance(s, Store):
+            names.add(s.buf.name)
+        elif isinstance(s, MatMul):
+            names |= {s.out.buf.name, s.a.buf.name, s.b.buf.name}
+        for e in stmt_exprs(s):
+            names |= {x.buf.name for x in walk_expr(e) if isinstance(x, Load)}
+    return names
+
+
+def _checks_index(stmts):
+    return any(x.op == "wrap_index" for s in walk_stmts(stmts) for e in stmt_exprs(s)
+               for x in walk_expr(e) if hasattr(x, "op"))
+
+
 _HEADER = '''\
 # generated by jitgrad codegen.numba_cuda ({version}); {mode}
 import numpy as np
-from numba import cuda, boolean, float32, float64, int8, int16, int32, int64, uint8
+from numba import cuda, boolean, float32, float64, int8, int16, int32, int64, uint8, uint16, uint32, uint64
 {math}
+
+
+@cuda.jit(device=True)
+def maximum(a, b):
+    return a if (a > b or a != a) else b
+
+
+@cuda.jit(device=True)
+def minimum(a, b):
+    return a if (a < b or a != a) else b
+
+
+@cuda.jit(device=True)
+def wrap_index(i, n, err):
+    j = i + n if i < 0 else i
+    if j < 0 or j >= n:
+        err[0] = 1
+        return 0
+    return j
+
+'''
+
+_FLOAT_HELPERS = '''
+@cuda.jit(device=True)
+def sigmoid_{t}(x):
+    e = exp(-abs(x))
+    return {o} / ({o} + e) if x >= {z} else e / ({o} + e)
+
+
+@cuda.jit(device=True)
+def softplus_{t}(x):
+    return (x if x > {z} else {z}) + log1p(exp(-abs(x)))
 
 '''
 
 
 class Generator:
-    def __init__(self, low, cfg):
-        self.low = low
-        self.cfg = cfg
-        self.src = []
-        self.launch = []     # host launcher lines
+    """One Kernel's CUDA module: kernels, then `launch(bufs)` calling them in order."""
 
-    def kernel_def(self, name, params, body):
-        self.src.append("@cuda.jit(cache=True)")
-        self.src.append(f"def {name}({', '.join(params)}):")
-        self.src.extend(body)
-        self.src.append("")
+    def __init__(self, k, cfg):
+        self.k, self.cfg = k, cfg
+        self.src, self.launch, self.schedule, self.partials = [], [], [], []
+        self.n = 0
 
-    def grid1(self, n, block):
-        return max(1, min(-(-n // block), self.cfg.max_blocks))
+    def kernel(self, params, body, geometry, what):
+        name = f"k{self.n}"
+        self.n += 1
+        self.src += ["@cuda.jit(cache=True)", f"def {name}({', '.join(params)}):"] + body + [""]
+        self.launch.append(f"    {name}[{geometry}]({', '.join(params)})")
+        self.schedule.append(f"{name}: {what}")
+        return name
 
-    # ------------------------------------------------------------------ elementwise
-    def gen_ew(self, K):
-        shape = K.shape
-        n = _prod(shape)
-        if n == 0:
+    def params(self, stmts, extra=()):
+        p = sorted(_buffers(stmts)) + list(extra)
+        return p + (["err"] if _checks_index(stmts) else [])
+
+    # ------------------------------------------------------------------ loop nests
+    def group(self, outer, body):
+        points = _prod(lp.extent for lp in outer)
+        if points == 0:
             return
-        names = _index_names(shape, "i")
-        home = K.index
-        low = self.low
-        em = Emitter(low, shape, lambda m, idx: low.home.get(id(m)) == home and idx == names
-                     and tuple(m.shape) == shape, "        ")
-        outs = []
-        for v, buf in K.roots:
-            t = em.val(v, names, root=True)
-            em.emit(f"{buf}[{_ix(names)}] = {t}")
-            outs.append(buf)
-        params = outs + sorted(em.params - set(outs))
-        body = ["    start = cuda.grid(1)", "    step = cuda.gridsize(1)",
-                f"    for f in range(start, {n}, step):"]
-        body += _delinearize("f", shape, names, "        ")
-        body += em.lines
-        name = f"k{K.index}"
-        self.kernel_def(name, params, body)
-        self.launch.append(f"    {name}[{self.grid1(n, self.cfg.block)}, {self.cfg.block}]({', '.join(params)})")
+        coop = [s for s in body if isinstance(s, Loop)]
+        work = max((_work(s) for s in coop), default=0)
+        shape = "x".join(str(lp.extent) for lp in outer) or "1"
+        if work < self.cfg.serial:
+            return self.points(outer, body, points, shape)
+        first = next(i for i, s in enumerate(body) if isinstance(s, Loop))
+        loop = body[first]
+        n = _prod(lp.extent for lp in _perfect(loop))
+        if (points < self.cfg.split_below and n > self.cfg.rblock * self.cfg.items and _reduced_accs(loop)
+                and all(isinstance(s, (Def, Let)) for s in body[:first]) and not self._reread(body[:first], body)):
+            return self.split(outer, body, first, n, points, shape)
+        rb = max(self.cfg.min_rblock, min(self.cfg.rblock, _pow2(work)))
+        lines = [f"    for gp in range(cuda.blockIdx.x, {points}, cuda.gridDim.x):"]
+        lines += _delinearize("gp", outer, "        ") + self.cooperative(body, rb, "        ")
+        lines.append("        cuda.syncthreads()")
+        self.kernel(self.params(body), _block_head(_tree_accs(body), rb) + lines,
+                    f"{min(points, self.cfg.max_rblocks)}, {rb}",
+                    f"a block of {rb} per point of [{shape}], sharing inner loops of {work}")
 
-    # ------------------------------------------------------------------ reductions
-    def gen_reduce(self, K):
-        e = K.eqn
-        x = e.inputs[0]
-        out = e.out
-        axes = tuple(e.params["axes"])
-        keep = bool(e.params["keepdims"])
-        xs = tuple(x.shape)
-        kept = [d for d in range(len(xs)) if d not in axes]
-        O = _prod(xs[d] for d in kept)
-        R = _prod(xs[d] for d in axes)
-        if O == 0:
-            return
-        obuf = self.low.bufname[id(out)]
-        odt = np.dtype(out.dtype)
-        is_sum = e.prim == "reduce_sum"
-        if is_sum:
-            adt = np.dtype(np.float64) if odt.kind in "fc" else (np.dtype(np.int64) if odt.kind in "bi" else odt)
-            if odt.kind == "u":
-                adt = np.dtype(np.uint64)
-            init = _zero(adt)
+    def points(self, outer, body, points, shape):
+        blk = self.cfg.block
+        grid = max(1, min(-(-points // blk), self.cfg.max_blocks))
+        lines = ["    for gp in range(cuda.grid(1), %d, cuda.gridsize(1)):" % points]
+        lines += _delinearize("gp", outer, "        ") + serial(body, "        ")
+        self.kernel(self.params(body), lines, f"{grid}, {blk}", f"a thread per point of [{shape}]")
 
-            def comb(a, v):
-                return f"{a} + {v}"
-        else:
-            adt = odt
-            if odt.kind == "f":
-                init = _lit(-np.inf, odt)
-            elif odt == np.bool_:
-                init = "False"
+    def _reread(self, prefix, body):
+        """Prefix lets reload buffers the body overwrites (storage shared in place): the split's
+        second kernel recomputing them would read the new values."""
+        st = self.k.storage
+        loaded = {st.get(n, n) for n in _buffers(prefix)}
+        written = {st.get(s.buf.name, s.buf.name) for s in walk_stmts(body) if isinstance(s, Store)}
+        return bool(loaded & written)
+
+    def cooperative(self, body, rb, pad, start="tid", step=None):
+        lines = self._cooperative(body, rb, pad, start, step)
+        return [ln for j, ln in enumerate(lines)      # no barrier right after another
+                if not (j and ln.strip() == lines[j - 1].strip() == "cuda.syncthreads()")]
+
+    def _cooperative(self, body, rb, pad, start, step):
+        """A point's statements run by a whole block: inner loops are shared among its threads
+        (each iteration by one thread, in order), straight-line statements run on every thread
+        (stores on thread 0 only), with barriers so every write is seen by the next statement."""
+        out = []
+        step = step or str(rb)
+        for s in body:
+            if isinstance(s, Loop):
+                loops = _perfect(s)
+                n = _prod(lp.extent for lp in loops)
+                accs = _reduced_accs(s)
+                for a in accs:
+                    out += _restart(a, pad)
+                out.append(f"{pad}cuda.syncthreads()")
+                out.append(f"{pad}for _it in range({start}, {n}, {step}):")
+                out += _delinearize("_it", loops, pad + "    ")
+                out += serial(loops[-1].body, pad + "    ") or [pad + "    pass"]
+                out.append(f"{pad}cuda.syncthreads()")
+                for a in accs:
+                    out += _tree(a, rb, pad)
+            elif isinstance(s, Store):
+                out += [f"{pad}cuda.syncthreads()", f"{pad}if tid == 0:"] + serial([s], pad + "    ")
+                out.append(f"{pad}cuda.syncthreads()")
             else:
-                init = _lit(np.iinfo(odt).min, odt)
+                out += serial([s], pad)
+        return out
 
-            def comb(a, v):
-                return f"({v} if ({v} > {a} or {v} != {v}) else {a})"
-        onames = tuple("0" if xs[d] == 1 else f"o{d}" for d in kept)
-        rnames = tuple("0" if xs[d] == 1 else f"r{d}" for d in axes)
-        full = [None] * len(xs)
-        for d, nm in zip(kept, onames):
-            full[d] = nm
-        for d, nm in zip(axes, rnames):
-            full[d] = nm
-        full = tuple(full)
-        if keep:
-            oidx = tuple("0" if d in axes else full[d] for d in range(len(xs)))
-        else:
-            oidx = onames
-        kshape = tuple(xs[d] for d in kept)
-        rshape = tuple(xs[d] for d in axes)
-        name = f"k{K.index}"
+    def split(self, outer, body, first, n, points, shape):
+        """The first inner loop (n iterations) over P blocks per point, partial accumulators to
+        a buffer; a second kernel combines them (in block order: deterministic) and runs the rest."""
         cfg = self.cfg
-        if R <= cfg.serial_r or R == 0:
-            ind = "            "
-            em = Emitter(self.low, xs, lambda m, idx: False, ind)
-            v = em.val(x, full) if R else None
-            params = [obuf] + sorted(em.params)
-            body = ["    start = cuda.grid(1)", "    step = cuda.gridsize(1)",
-                    f"    for o in range(start, {O}, step):"]
-            body += _delinearize("o", kshape, onames, "        ")
-            body.append(f"        acc = {init}")
-            if R:
-                body.append(f"        for r in range({R}):")
-                body += _delinearize("r", rshape, rnames, ind)
-                body += em.lines
-                body.append(f"{ind}acc = {comb('acc', v)}")
-            body.append(f"        {obuf}[{_ix(oidx)}] = acc")
-            self.kernel_def(name, params, body)
-            self.launch.append(f"    {name}[{self.grid1(O, cfg.block)}, {cfg.block}]({', '.join(params)})")
-            return
-        RB = cfg.rblock
-        P = max(1, min(-(-R // (RB * cfg.items)), cfg.max_partials))
-        ind = "            "
-        em = Emitter(self.low, xs, lambda m, idx: False, ind)
-        v = em.val(x, full)
-        pbuf = f"p_{out.name}"
-        target = obuf if P == 1 else pbuf
-        params = [target] + sorted(em.params)
-        body = [f"    sm = cuda.shared.array({RB}, {_nb_name(adt)})",
-                "    tid = cuda.threadIdx.x",
-                f"    for ob in range(cuda.blockIdx.x, {P * O}, cuda.gridDim.x):",
-                f"        p = ob % {P}",
-                f"        o = ob // {P}"]
-        body += _delinearize("o", kshape, onames, "        ")
-        body += [f"        acc = {init}",
-                 f"        for r in range(p * {RB} + tid, {R}, {P * RB}):"]
-        body += _delinearize("r", rshape, rnames, ind)
-        body += em.lines
-        body.append(f"{ind}acc = {comb('acc', v)}")
-        body += self._tree(RB, comb)
-        if P == 1:
-            body.append(f"        if tid == 0:\n            {obuf}[{_ix(oidx)}] = sm[0]")
-        else:
-            body.append(f"        if tid == 0:\n            {pbuf}[p, o] = sm[0]")
-        body.append("        cuda.syncthreads()")
-        self.kernel_def(name, params, body)
-        grid = max(1, min(P * O, cfg.max_rblocks))
-        if P > 1:
-            self.launch.append(f"    {pbuf} = alloc(({P}, {O}), {_np_name(adt)})")
-        self.launch.append(f"    {name}[{grid}, {RB}]({', '.join(params)})")
-        if P == 1:
-            return
-        body = [f"    sm = cuda.shared.array({RB}, {_nb_name(adt)})",
-                "    tid = cuda.threadIdx.x",
-                f"    for o in range(cuda.blockIdx.x, {O}, cuda.gridDim.x):"]
-        body += _delinearize("o", kshape, onames, "        ")
-        body += [f"        acc = {init}",
-                 f"        for q in range(tid, {P}, {RB}):",
-                 f"            acc = {comb('acc', f'{pbuf}[q, o]')}"]
-        body += self._tree(RB, comb)
-        body.append(f"        if tid == 0:\n            {obuf}[{_ix(oidx)}] = sm[0]")
-        body.append("        cuda.syncthreads()")
-        self.kernel_def(name + "b", [obuf, pbuf], body)
-        self.launch.append(f"    {name}b[{max(1, min(O, cfg.max_rblocks))}, {RB}]({obuf}, {pbuf})")
-
-    @staticmethod
-    def _tree(RB, comb):
-        return ["        sm[tid] = acc",
-                "        cuda.syncthreads()",
-                f"        s = {RB // 2}",
-                "        while s > 0:",
-                "            if tid < s:",
-                f"                sm[tid] = {comb('sm[tid]', 'sm[tid + s]')}",
-                "            cuda.syncthreads()",
-                "            s //= 2"]
+        loop = body[first]
+        rb = cfg.rblock
+        P = min(cfg.max_partials, -(-n // (rb * cfg.items)))
+        accs = _reduced_accs(loop)
+        parts = []
+        for a in accs:
+            name = f"part{len(self.partials)}"
+            self.partials.append((name, points * P, a.dtype))
+            parts.append(name)
+        prefix = body[:first]
+        pad = "        "
+        lines = [f"    for gb in range(cuda.blockIdx.x, {points * P}, cuda.gridDim.x):",
+                 f"        gp = gb // {P}", f"        _p = gb % {P}"]
+        lines += _delinearize("gp", outer, pad) + serial(prefix, pad)
+        lines += self.cooperative([loop], rb, pad, start=f"_p * {rb} + tid", step=str(P * rb))
+        lines.append(f"{pad}if tid == 0:")
+        lines += [f"{pad}    {p}[gb] = {a.name}" for p, a in zip(parts, accs)]
+        lines.append(f"{pad}cuda.syncthreads()")
+        self.kernel(self.params(body[:first + 1], parts), _block_head(accs, rb) + lines,
+                    f"{min(points * P, cfg.max_rblocks)}, {rb}",
+                    f"{P} blocks of {rb} per point of [{shape}] share a loop of {n}: partials")
+        lines = [f"    for gp in range(cuda.blockIdx.x, {points}, cuda.gridDim.x):"]
+        lines += _delinearize("gp", outer, pad) + serial(prefix, pad)
+        for p, a in zip(parts, accs):
+            lines += _restart(a, pad) + [f"{pad}for _q in range(tid, {P}, {rb}):",
+                                         f"{pad}    {a.name} = {_combine(a.op, a.name, f'{p}[gp * {P} + _q]')}"]
+            lines += _tree(a, rb, pad)
+        rest = body[first + 1:]
+        lines += self.cooperative(rest, rb, pad)
+        lines.append(f"{pad}cuda.syncthreads()")
+        self.kernel(self.params(prefix + rest, parts), _block_head(accs + _tree_accs(rest), rb) + lines, f"{min(points, cfg.max_rblocks)}, {rb}",
+                    f"combine {P} partials per point of [{shape}], then the rest")
 
     # ------------------------------------------------------------------ matmul
-    def gen_matmul(self, K):
-        e = K.eqn
-        a, b = e.inputs
-        out = e.out
-        osh = tuple(out.shape)
-        M, N = osh[-2], osh[-1]
-        Kd = a.shape[-1]
-        bshape = osh[:-2]
-        nb = _prod(bshape)
+    def matmul(self, m):
+        o, a, b = m.out, m.a, m.b
+        M, N = o.shape[-2], o.shape[-1]
+        K = a.shape[-1]
+        batch = o.shape[:-2]
+        nb = _prod(batch)
         if M == 0 or N == 0 or nb == 0:
             return
         T = self.cfg.tile
-        odt = np.dtype(out.dtype)
-        obuf = self.low.bufname[id(out)]
-        bnames = _index_names(bshape, "z")
-        row = "0" if M == 1 else "row"
-        col = "0" if N == 1 else "col"
-        low = self.low
-        ema = Emitter(low, None, lambda m, idx: False, "            ")
-        va = ema.val(a, _bcast(bnames, bshape, tuple(a.shape[:-2])) + (row, "ka"))
-        emb = Emitter(low, None, lambda m, idx: False, "            ")
-        emb.n = 1000
-        vb = emb.val(b, _bcast(bnames, bshape, tuple(b.shape[:-2])) + ("kb", col))
-        params = [obuf] + sorted(ema.params | emb.params)
-        z = _zero(odt)
-        body = ["    tx = cuda.threadIdx.x", "    ty = cuda.threadIdx.y",
-                f"    col = cuda.blockIdx.x * {T} + tx", f"    row = cuda.blockIdx.y * {T} + ty",
-                f"    sa = cuda.shared.array(({T}, {T}), {_nb_name(odt)})",
-                f"    sb = cuda.shared.array(({T}, {T}), {_nb_name(odt)})",
-                f"    for zz in range(cuda.blockIdx.z, {nb}, cuda.gridDim.z):"]
-        body += _delinearize("zz", bshape, bnames, "        ")
-        body += [f"        acc = {z}",
-                 f"        for t0 in range(0, {Kd}, {T}):",
-                 "            ka = t0 + tx",
-                 "            kb = t0 + ty",
-                 f"            if row < {M} and ka < {Kd}:"]
-        body += ["    " + ln for ln in ema.lines]
-        body += [f"                sa[ty, tx] = {va}", "            else:", f"                sa[ty, tx] = {z}",
-                 f"            if kb < {Kd} and col < {N}:"]
-        body += ["    " + ln for ln in emb.lines]
-        body += [f"                sb[ty, tx] = {vb}", "            else:", f"                sb[ty, tx] = {z}",
-                 "            cuda.syncthreads()",
-                 f"            for kk in range({T}):",
-                 "                acc += sa[ty, kk] * sb[kk, tx]",
-                 "            cuda.syncthreads()",
-                 f"        if row < {M} and col < {N}:",
-                 f"            {obuf}[{_ix(bnames + (row, col))}] = acc"]
-        name = f"k{K.index}"
-        self.kernel_def(name, params, body)
+        dt = o.buf.dtype.name
+        z = const_src(0, o.buf.dtype)
+
+        def at(v, r, c):
+            terms = [f"{v.offset}"] + [f"_z{j} * {s}" for j, s in enumerate(v.strides[:-2]) if s and batch[j] != 1]
+            terms += [f"({r}) * {v.strides[-2]}", f"({c}) * {v.strides[-1]}"]
+            return f"{v.buf.name}[{' + '.join(terms)}]"
+        lines = ["    _tx = cuda.threadIdx.x", "    _ty = cuda.threadIdx.y",
+                 f"    _col = cuda.blockIdx.x * {T} + _tx", f"    _row = cuda.blockIdx.y * {T} + _ty",
+                 f"    _sa = cuda.shared.array(({T}, {T}), {dt})", f"    _sb = cuda.shared.array(({T}, {T}), {dt})",
+                 f"    for _zz in range(cuda.blockIdx.z, {nb}, cuda.gridDim.z):"]
+        lines += _delinearize("_zz", [(f"_z{j}", n) for j, n in enumerate(batch)], "        ")
+        lines += [f"        _acc = {z}",
+                  f"        for _k0 in range(0, {K}, {T}):",
+                  f"            _sa[_ty, _tx] = {at(a, '_row', '_k0 + _tx')} if _row < {M} and _k0 + _tx < {K} else {z}",
+                  f"            _sb[_ty, _tx] = {at(b, '_k0 + _ty', '_col')} if _k0 + _ty < {K} and _col < {N} else {z}",
+                  "            cuda.syncthreads()",
+                  f"            for _kk in range({T}):",
+                  "                _acc += _sa[_ty, _kk] * _sb[_kk, _tx]",
+                  "            cuda.syncthreads()",
+                  f"        if _row < {M} and _col < {N}:",
+                  f"            {at(o, '_row', '_col')} = _acc"]
         grid = (-(-N // T), -(-M // T), min(nb, 65535))
-        self.launch.append(f"    {name}[{grid}, ({T}, {T})]({', '.join(params)})")
-
-    # ------------------------------------------------------------------ indexing
-    def _index_map(self, em, spec, arrays, xshape, oidx, ind):
-        """x index (texts) for out index oidx under a normalised getitem spec."""
-        has_arr = any(s[0] == "array" for s in spec)
-        adv = [k for k, s in enumerate(spec) if s[0] == "array" or (has_arr and s[0] == "int")]
-        B = np.broadcast_shapes(*(tuple(arrays[s[1]].shape) for s in spec if s[0] == "array")) if has_arr else ()
-        adjacent = bool(adv) and adv == list(range(adv[0], adv[-1] + 1))
-        j = 0
-        bstart = None
-        if has_arr and not adjacent:
-            bstart, j = 0, len(B)
-        xidx = []
-        dim = 0
-        for k, s in enumerate(spec):
-            if has_arr and k in adv:
-                if adjacent and k == adv[0]:
-                    bstart, j = j, j + len(B)
-                if s[0] == "int":
-                    xidx.append(str(s[1]))
-                else:
-                    arr = arrays[s[1]]
-                    bidx = tuple(oidx[bstart:bstart + len(B)])
-                    t = em.val(arr, _bcast(bidx, B, tuple(arr.shape)))
-                    n = em.tmp("j")
-                    em.emit(f"{n} = int64({t})")
-                    em.emit(f"{n} = {n} + {xshape[dim]} if {n} < 0 else {n}")
-                    xidx.append(n)
-                dim += 1
-            elif s[0] == "slice":
-                start, _, step = s[1:]
-                o = oidx[j]
-                xidx.append(f"({start} + {step} * {o})" if o != "0" else str(start))
-                j += 1
-                dim += 1
-            elif s[0] == "new":
-                j += 1
-            else:
-                xidx.append(str(s[1]))
-                dim += 1
-        return tuple(xidx)
-
-    def gen_getitem(self, K):
-        e = K.eqn
-        x, arrays = e.inputs[0], e.inputs[1:]
-        out = e.out
-        shape = tuple(out.shape)
-        n = _prod(shape)
-        if n == 0:
-            return
-        names = _index_names(shape, "i")
-        em = Emitter(self.low, shape, lambda m, idx: False, "        ")
-        xidx = self._index_map(em, e.params["index"], arrays, tuple(x.shape), names, "        ")
-        v = em.val(x, xidx)
-        obuf = self.low.bufname[id(out)]
-        em.emit(f"{obuf}[{_ix(names)}] = {v}")
-        params = [obuf] + sorted(em.params)
-        body = ["    start = cuda.grid(1)", "    step = cuda.gridsize(1)", f"    for f in range(start, {n}, step):"]
-        body += _delinearize("f", shape, names, "        ") + em.lines
-        name = f"k{K.index}"
-        self.kernel_def(name, params, body)
-        self.launch.append(f"    {name}[{self.grid1(n, self.cfg.block)}, {self.cfg.block}]({', '.join(params)})")
-
-    def gen_index_add(self, K):
-        e = K.eqn
-        g, arrays = e.inputs[0], e.inputs[1:]
-        out = e.out
-        oshape = tuple(out.shape)
-        obuf = self.low.bufname[id(out)]
-        self.launch.append(f"    fill_zero({obuf})")
-        gshape = tuple(g.shape)
-        n = _prod(gshape)
-        if n == 0 or _prod(oshape) == 0:
-            return
-        names = _index_names(gshape, "i")
-        em = Emitter(self.low, gshape, lambda m, idx: False, "        ")
-        tidx = self._index_map(em, e.params["index"], arrays, oshape, names, "        ")
-        v = em.val(g, names)
-        if np.dtype(out.dtype) == np.bool_:
-            raise NotImplementedError("cuda backend: index_add of booleans")
-        em.emit(f"cuda.atomic.add({obuf}, ({', '.join(tidx) if tidx else '0'},), {v})")
-        params = [obuf] + sorted(em.params)
-        body = ["    start = cuda.grid(1)", "    step = cuda.gridsize(1)", f"    for f in range(start, {n}, step):"]
-        body += _delinearize("f", gshape, names, "        ") + em.lines
-        name = f"k{K.index}"
-        self.kernel_def(name, params, body)
-        self.launch.append(f"    {name}[{self.grid1(n, self.cfg.block)}, {self.cfg.block}]({', '.join(params)})")
-
-    def gen_concat(self, K):
-        e = K.eqn
-        out = e.out
-        shape = tuple(out.shape)
-        n = _prod(shape)
-        if n == 0:
-            return
-        ax = e.params["axis"]
-        ax = ax % len(shape)
-        names = tuple(f"i{k}" if k == ax else nm for k, nm in enumerate(_index_names(shape, "i")))
-        obuf = self.low.bufname[id(out)]
-        body = ["    start = cuda.grid(1)", "    step = cuda.gridsize(1)", f"    for f in range(start, {n}, step):"]
-        body += _delinearize("f", shape, tuple(f"i{k}" if k == ax else nm for k, nm in enumerate(names)), "        ")
-        params = set()
-        off = 0
-        first = True
-        for x in e.inputs:
-            w = x.shape[ax]
-            if w == 0:
-                continue
-            em = Emitter(self.low, shape, lambda m, idx: False, "            ")
-            sidx = tuple((f"(i{ax} - {off})" if off else f"i{ax}") if k == ax else ("0" if x.shape[k] == 1 else nm)
-                         for k, nm in enumerate(names))
-            v = em.val(x, sidx)
-            em.emit(f"{obuf}[{_ix(names)}] = {v}")
-            body.append(f"        {'if' if first else 'elif'} i{ax} < {off + w}:")
-            body += em.lines
-            params |= em.params
-            first = False
-            off += w
-        params = [obuf] + sorted(params)
-        name = f"k{K.index}"
-        self.kernel_def(name, params, body)
-        self.launch.append(f"    {name}[{self.grid1(n, self.cfg.block)}, {self.cfg.block}]({', '.join(params)})")
+        self.kernel(sorted({o.buf.name, a.buf.name, b.buf.name}), lines, f"{grid}, ({T}, {T})",
+                    f"matmul [{'x'.join(map(str, o.shape))}] over {K}, tiles of {T}x{T}")
 
     # ------------------------------------------------------------------ module
     def module(self, mode):
-        low = self.low
-        allocs = [f"    {name} = alloc({shape if shape else (1,)}, {_np_name(dt)})"
-                  for name, shape, dt in low.buffers()]
-        self.launch = []
-        for K in low.kernels:
-            getattr(self, "gen_" + ("getitem" if K.kind == "getitem" else K.kind))(K)
-        kernels_launch = self.launch
-        args = [low.bufname[id(v)] for v in low.p.invars + low.p.constvars]
-        # math.* lowers to libdevice on a GPU (numba-cuda has no np.exp for scalars); the
-        # simulator runs Python, where math.log(-1) raises: NumPy's scalar ufuncs there instead
-        fn = "exp, log, log1p, expm1, sqrt, sin, cos, tanh"
-        imp = f"from numpy import {fn}" if mode == "simulator" else f"from math import {fn}"
-        lines = [_HEADER.format(version=FORMAT_VERSION, mode=mode, math=imp)]
+        k = self.k
+        for g in groups(k.body):
+            if isinstance(g, MatMul):
+                self.matmul(g)
+            else:
+                self.group(*g)
+        math = "from numpy import" if mode == "simulator" else "from math import"
+        lines = [_HEADER.format(version=FORMAT_VERSION, mode=mode, math=f"{math} {', '.join(_MATH)}")]
+        for t in ("float32", "float64"):
+            lines.append(_FLOAT_HELPERS.format(t=t, z=const_src(0, np.dtype(t)), o=const_src(1, np.dtype(t))))
         lines += self.src
-        lines.append(f"def launch(args, alloc, fill_zero):")
-        if args:
-            lines.append(f"    {', '.join(args)}, = args")
-        lines += allocs + kernels_launch
-        lines.append(f"    return [{', '.join(low.outputs)}]")
+        lines.append("def launch(args, out, tmp, err):")
+        if k.params:
+            lines.append(f"    {', '.join(b.name for b in k.params)}, = args")
+        lines += [f"    {b.name} = out({b.size}, np.{b.dtype.name})" for b in k.outs]
+        for t in k.temps:
+            if t.name not in k.storage:
+                cap = max([t.size] + [u.size for u in k.temps if k.storage.get(u.name) == t.name])
+                lines.append(f"    {t.name} = tmp({t.name!r}, {cap}, np.{t.dtype.name})")
+        lines += [f"    {t.name} = {k.storage[t.name]}" for t in k.temps if t.name in k.storage]
+        lines += [f"    {p} = tmp({p!r}, {n}, np.{dt.name})" for p, n, dt in self.partials]
+        lines += self.launch
+        lines.append(f"    return [{', '.join(b.name for b in k.outs)}]")
         return "\n".join(lines) + "\n"
 
 
-# ----------------------------------------------------------------------------- compile + run
-_LOCK = threading.Lock()
+def generate(k, cfg, mode):
+    """(module source, schedule text) for a Kernel."""
+    g = Generator(k, cfg)
+    return g.module(mode), "\n".join(g.schedule)
 
 
+# ----------------------------------------------------------------------------- module cache
 def _cache_root(cache_dir):
-    root = (cache_dir if cache_dir not in (None, False) else None) or os.environ.get("JITGRAD_CACHE_DIR") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "jitgrad")
+    from .numba_cpu import default_cache_dir
+    root = cache_dir if cache_dir not in (None, False) else default_cache_dir()
     return os.path.join(os.fspath(root), "cuda")
 
 
 def _load_module(source, key, cache_dir):
     """Write the generated module to the cache (content-addressed) and import it from there."""
-    root = _cache_root(cache_dir)
     modname = f"jitgrad_cuda_{key}"
     if modname in sys.modules:
         return sys.modules[modname], True
-    path = os.path.join(root, f"{key}.py")
-    from_disk = False
-    if cache_dir is False:  # codegen convention: no disk cache
-        path = os.path.join(tempfile.mkdtemp(prefix="jitgrad-cuda-"), f"{key}.py")
-        with open(path, "w") as fh:
-            fh.write(source)
-        return _import(modname, path), False
-    try:
-        os.makedirs(root, exist_ok=True)
-        import fcntl
-        with open(os.path.join(root, f"{key}.lock"), "w") as lockf:
-            fcntl.flock(lockf, fcntl.LOCK_EX)
-            try:
-                with open(path) as fh:
-                    from_disk = fh.read() == source
-            except OSError:
-                from_disk = False
-            if not from_disk:
-                fd, tmp = tempfile.mkstemp(dir=root, suffix=".tmp")
-                with os.fdopen(fd, "w") as fh:
-                    fh.write(source)
-                os.replace(tmp, path)
-            mod = _import(modname, path)
-    except OSError as exc:
-        warnings.warn(f"jitgrad cuda: kernel cache directory {root!r} is not writable ({exc}); "
-                      f"compiling in memory for this process only", RuntimeWarning, stacklevel=3)
-        tmpdir = tempfile.mkdtemp(prefix="jitgrad-cuda-")
-        path = os.path.join(tmpdir, f"{key}.py")
-        with open(path, "w") as fh:
-            fh.write(source)
-        mod = _import(modname, path)
-        from_disk = False
-    return mod, from_disk
+    if cache_dir is not False:
+        root = _cache_root(cache_dir)
+        path = os.path.join(root, f"{key}.py")
+        try:
+            os.makedirs(root, exist_ok=True)
+            import fcntl
+            with open(os.path.join(root, f"{key}.lock"), "w") as lockf:
+                fcntl.flock(lockf, fcntl.LOCK_EX)
+                try:
+                    with open(path) as fh:
+                        from_disk = fh.read() == source
+                except OSError:
+                    from_disk = False
+                if not from_disk:
+                    fd, tmp = tempfile.mkstemp(dir=root, suffix=".tmp")
+                    with os.fdopen(fd, "w") as fh:
+                        fh.write(source)
+                    os.replace(tmp, path)
+                return _import(modname, path), from_disk
+        except OSError as exc:
+            warnings.warn(f"jitgrad cuda: kernel cache directory {root!r} is not writable ({exc}); "
+                          f"compiling in memory for this process only", RuntimeWarning, stacklevel=3)
+    path = os.path.join(tempfile.mkdtemp(prefix="jitgrad-cuda-"), f"{key}.py")
+    with open(path, "w") as fh:
+        fh.write(source)
+    return _import(modname, path), False
 
 
 def _import(modname, path):
@@ -944,6 +649,7 @@ def _import(modname, path):
     return mod
 
 
+# ----------------------------------------------------------------------------- the callable
 def _is_device(a):
     """A device array: `__cuda_array_interface__` (numba, CuPy, torch), or the simulator's."""
     return (hasattr(a, "__cuda_array_interface__") or type(a).__name__ == "FakeCUDAArray") \
@@ -961,67 +667,86 @@ class CudaCompiled:
 
     Host arrays in -> NumPy arrays out (copied to the device and back); if any argument is a
     device array (`__cuda_array_interface__`), all results are numba device arrays, and device
-    arguments are used in place (no copy)."""
+    arguments are used in place (no copy). Temporaries stay allocated on the device between
+    calls (kernels run in order on one stream, so calls can share them)."""
 
     backend = "cuda"
 
-    def __init__(self, program, cache_dir=None):
+    def __init__(self, program, kernel, cache_dir=None, passes_seconds=0.0):
         require_cuda()
         from numba import cuda
+        import numba
         self._cuda = cuda
         t0 = time.perf_counter()
         sim = simulator_enabled()
-        self.cfg = Config(sim)
-        self.program = program
-        self.lowering = Lowering(program, self.cfg)
+        if sim:
+            _lock_simulator_shared_arrays()
         mode = "simulator" if sim else "gpu"
-        self.source = Generator(self.lowering, self.cfg).module(mode)
-        import numba
+        self.program, self.kernel, self.cfg = program, kernel, Config(sim)
+        self.source, self.schedule = generate(kernel, self.cfg, mode)
+        self.ir = format_kernel(kernel) + "\n\nCUDA kernels:\n" + self.schedule
         h = hashlib.sha256()
         for part in (FORMAT_VERSION, numba.__version__, _numba_cuda_version(), mode, self.source):
-            h.update(str(part).encode())
-            h.update(b"\0")
+            h.update(str(part).encode() + b"\0")
         self.key = "cuda-" + h.hexdigest()[:32]
-        self._mod, self.from_disk_cache = _load_module(self.source, self.key.replace("-", "_"), cache_dir)
-        self._launch = self._mod.launch
-        self.ir = self.lowering.describe()
-        self.in_meta = [(tuple(v.shape), np.dtype(v.dtype)) for v in program.invars + program.constvars]
-        self.out_meta = self.lowering.out_meta
-        self.compile_seconds = time.perf_counter() - t0
+        mod, self.from_disk_cache = _load_module(self.source, self.key.replace("-", "_"), cache_dir)
+        self._launch = mod.launch
+        self._checks_index = _checks_index(kernel.body)
+        self._in = [(tuple(s), b.dtype, b.size) for b, s in zip(kernel.params, kernel.param_shapes)]
+        self._outs = [(tuple(b.shape), b.dtype) for b in kernel.outs]
+        self._plan = output_plan(kernel)
+        self._temps, self._lock = {}, threading.Lock()
+        self.compile_seconds = time.perf_counter() - t0 + passes_seconds
+        self.timings = {"passes": passes_seconds, "numba": time.perf_counter() - t0}
 
-    def _alloc(self, shape, dtype):
-        return self._cuda.device_array(shape, dtype)
+    def _tmp(self, name, size, dtype):
+        a = self._temps.get(name)
+        if a is None:
+            a = self._temps[name] = self._cuda.device_array(size, dtype)
+        return a
 
-    def _fill_zero(self, arr):
-        self._cuda.to_device(np.zeros(arr.shape, arr.dtype), to=arr)
+    def _arg(self, i, a):
+        cuda = self._cuda
+        shape, dtype, size = self._in[i]
+        if not _is_device(a):
+            return cuda.to_device(np.ascontiguousarray(np.asarray(a, dtype=dtype)).reshape(size))
+        d = _as_device(a, cuda)
+        if tuple(d.shape) != shape or np.dtype(d.dtype) != dtype:
+            raise TypeError(f"jitgrad cuda: argument {i} is a device array of {np.dtype(d.dtype)}"
+                            f"{list(d.shape)}; this kernel was compiled for {dtype}{list(shape)}")
+        if size > 1 and not d.is_c_contiguous():
+            raise ValueError(f"jitgrad cuda: argument {i} ({dtype}{list(shape)}) is a non-contiguous device "
+                             f"array; pass a contiguous one (torch: .contiguous(), CuPy: cupy.ascontiguousarray)")
+        return d.reshape(size)
 
     def __call__(self, *arrays):
         cuda = self._cuda
-        if len(arrays) != len(self.in_meta):
-            raise TypeError(f"compiled CUDA program takes {len(self.in_meta)} arrays, got {len(arrays)}")
+        if len(arrays) != len(self._in):
+            raise TypeError(f"compiled CUDA program takes {len(self._in)} arrays, got {len(arrays)}")
         device = any(_is_device(a) for a in arrays)
-        args = []
-        for a, (shape, dtype) in zip(arrays, self.in_meta):
-            if _is_device(a):
-                d = _as_device(a, cuda)
-                if tuple(d.shape) != shape:
-                    raise ValueError(f"cuda: argument of shape {tuple(d.shape)}, compiled for {shape}")
-                if np.dtype(d.dtype) != dtype:
-                    raise TypeError(f"cuda: argument of dtype {d.dtype}, compiled for {dtype}")
-                if not shape:
-                    d = d.reshape(1)
-            else:
-                h = np.ascontiguousarray(np.asarray(a, dtype=dtype)).reshape(shape if shape else (1,))
-                d = cuda.to_device(h)
-            args.append(d)
-        outs = self._launch(args, self._alloc, self._fill_zero)
+        args = [self._arg(i, a) for i, a in enumerate(arrays)]
+        with self._lock:
+            err = cuda.to_device(np.zeros(1, np.int32)) if self._checks_index else None
+            outs = self._launch(args, cuda.device_array, self._tmp, err)
+        if err is not None and err.copy_to_host()[0]:
+            raise IndexError("jit_grad (cuda): an integer index array holds an index out of bounds")
+        if device:
+            outs = [o.reshape(shape) for o, (shape, _) in zip(outs, self._outs)]
+        else:
+            outs = [o.copy_to_host().reshape(shape) for o, (shape, _) in zip(outs, self._outs)]
         res = []
-        for o, (shape, dtype) in zip(outs, self.out_meta):
-            if device:
-                res.append(o.reshape(shape) if not shape else o)
+        for p in self._plan:
+            if p[0] == "k":
+                res.append(outs[p[1]])
+            elif p[0] == "copy":
+                o = outs[p[1]]
+                res.append(cuda.to_device(o.copy_to_host()) if device else o.copy())
             else:
-                res.append(o.copy_to_host().reshape(shape))
+                res.append(cuda.to_device(p[1]) if device else p[1].copy())
         return res
+
+    def __repr__(self):
+        return f"<CudaCompiled {self.key} in={len(self._in)} out={len(self._plan)}>"
 
 
 def _numba_cuda_version():
@@ -1032,6 +757,11 @@ def _numba_cuda_version():
         return "?"
 
 
-def compile_cuda(program, cache_dir=None):
-    """Compile a Program for the CUDA backend (a GPU, or the simulator)."""
-    return CudaCompiled(program, cache_dir)
+def compile_cuda(program, cache_dir=None, fuse=True, check=False):
+    """Compile a Program for the CUDA backend (a GPU, or the simulator): the CPU backend's pass
+    pipeline (no CPU threading), then the Kernel rendered for CUDA."""
+    require_cuda()
+    from .passes import Options, run_pipeline
+    t0 = time.perf_counter()
+    k = run_pipeline(program, Options(fuse=fuse, parallel=False), check=check)
+    return CudaCompiled(program, k, cache_dir, passes_seconds=time.perf_counter() - t0)

@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 
 from codegen import numba_cuda as nc
+from codegen import Options, format_kernel, run_pipeline
+from codegen.lower import SMALL_MATMUL
 
 if not nc.cuda_usable():
     pytest.skip("no GPU and NUMBA_ENABLE_CUDASIM is not set", allow_module_level=True)
@@ -19,6 +21,11 @@ import tracer  # noqa: E402
 from tracer.primitives import PRIMS  # noqa: E402
 
 pytestmark = pytest.mark.cuda
+if nc.simulator_enabled():
+    # the simulator runs a block's threads as Python threads and syncthreads as a barrier
+    # among them: at the default 5 ms GIL switch interval each barrier costs milliseconds
+    import sys
+    sys.setswitchinterval(1e-5)
 CACHE = os.environ.get("JITGRAD_CACHE_DIR")
 
 
@@ -110,15 +117,21 @@ def test_max_ties_and_logsumexp_softmax():
           + jg.sum(jg.softmax(a, axis=1) * a), x)
 
 
+# small products are reduction loops in the IR; above SMALL_MATMUL (M*N*K) a MatMul statement,
+# the tiled kernel (several tiles of the simulator's 4x4, partial edge tiles, batches)
 @pytest.mark.parametrize("sa,sb", [((5, 7), (7, 6)), ((2, 3, 9), (9, 5)), ((1, 6), (6, 1)),
-                                   ((2, 1, 4, 5), (3, 5, 2))])
+                                   ((2, 1, 4, 5), (3, 5, 2)), ((9, 17), (17, 15)), ((2, 9, 17), (17, 15)),
+                                   ((2, 1, 9, 17), (3, 17, 15))])
 def test_matmul(sa, sb):
-    check(lambda a, b: jg.sum(jg.tanh(a @ b)), _r(*sa), _r(*sb, seed=1))
+    c = check(lambda a, b: jg.sum(jg.tanh(a @ b)), _r(*sa), _r(*sb, seed=1))
+    tiled = sa[-2] * sb[-1] * sa[-1] > SMALL_MATMUL
+    assert ("matmul [" in c.schedule) == tiled, c.schedule
 
 
 def test_matmul_float64_transposed_operands():
-    a = _r(6, 5, dtype=np.float64)
-    check(lambda x: jg.sum((x.T @ x) * 0.5), a)
+    check(lambda x: jg.sum((x.T @ x) * 0.5), _r(6, 5, dtype=np.float64))
+    c = check(lambda x: jg.sum((x.T @ x) * 0.5), _r(21, 11, dtype=np.float64))
+    assert c.schedule.count("matmul [") >= 2, c.schedule   # forward and its transposed backward
 
 
 def test_views_reshape_transpose_broadcast():
@@ -160,12 +173,47 @@ def test_every_primitive_is_covered():
     assert set(PRIMS) <= covered, sorted(set(PRIMS) - covered)
 
 
-def test_fusion_w1_is_few_kernels():
-    """W1's forward is fused into its reduction and the gradients into one elementwise kernel."""
+def test_fusion_w1_is_one_split_reduction():
+    """W1 (value and both gradients) is one loop nest in the loop IR, the same nest the CPU
+    backend gets; on the GPU it is one reduction split over blocks: partials, then combine."""
     x, w = _r(40), _r(40, seed=1)
-    c = check(lambda a, b: jg.sum(jg.tanh(a * b + 0.5) ** 2 * jg.exp(-a * a) + jg.sigmoid(b)), x, w)
-    assert c.ir.count("elementwise") == 1 and c.ir.count("reduce_sum") == 1, c.ir
+    f = lambda a, b: jg.sum(jg.tanh(a * b + 0.5) ** 2 * jg.exp(-a * a) + jg.sigmoid(b))  # noqa: E731
+    c = check(f, x, w)
+    cpu = run_pipeline(tracer.trace_value_and_grad(f, x, w), Options(parallel=False))
+    assert format_kernel(c.kernel) == format_kernel(cpu)
+    assert [s.split()[-1] for s in c.schedule.splitlines()] == ["partials", "rest"], c.schedule
     assert "@cuda.jit(cache=True)" in c.source and "cuda.shared.array" in c.source
+
+
+def test_every_launch_kind_of_the_schedule():
+    """One thread per point, a block per point sharing inner loops, a loop split over blocks
+    with partials, the tiled matmul: each agrees with eager (check) and appears in the schedule."""
+    def mlp(w1, w2, x):
+        return jg.sum(jg.softmax(jg.tanh(x @ w1) @ w2, axis=1) ** 2)
+    c = check(mlp, _r(12, 16) * 0.3, _r(16, 9, seed=1) * 0.3, _r(40, 12, seed=2))
+    for kind in ("a thread per point", "sharing inner loops", "partials", "combine", "matmul ["):
+        assert kind in c.schedule, (kind, c.schedule)
+
+
+def test_index_out_of_bounds_raises_instead_of_reading_outside():
+    x, idx = _r(3, 4), np.array([0, 2])
+    program = tracer.trace_value_and_grad(lambda a, i: jg.sum(a[i] ** 2), x, idx)
+    c = nc.compile_cuda(program, CACHE)
+    np.testing.assert_allclose(c(x, np.array([0, -1]))[1], tracer.evaluate(program, x, np.array([0, -1]))[1])
+    for bad in ([0, 3], [-4, 0]):
+        with pytest.raises(IndexError, match="out of bounds"):
+            c(x, np.array(bad))
+    np.testing.assert_allclose(c(x, idx)[0], tracer.evaluate(program, x, idx)[0])  # the flag is reset
+
+
+def test_device_argument_errors_name_the_argument():
+    from numba import cuda
+    program = tracer.trace_value_and_grad(lambda a: jg.sum(a * a), _r(3, 4))
+    c = nc.compile_cuda(program, CACHE)
+    with pytest.raises(ValueError, match="argument 0 .*non-contiguous"):
+        c(cuda.to_device(_r(3, 8))[:, ::2])
+    with pytest.raises(TypeError, match=r"argument 0 .*float64\[3, 4\].*float32\[3, 4\]"):
+        c(cuda.to_device(_r(3, 4, dtype=np.float64)))
 
 
 # ----------------------------------------------------------------------------- device arrays
