@@ -24,8 +24,10 @@ class System:
     modules: tuple = ()
     build: Optional[Callable] = None             # (workload, args, argnums, threads) -> callable
     workloads: Optional[tuple] = None            # None: every timed workload
-    family: str = "peer"                         # "jitgrad" | "peer" | "reference"
+    family: str = "peer"                         # "jitgrad" | "peer" | "reference" | "gpu" (a GPU peer:
+                                                 # not the CPU ratios' reference)
     cache_env: Optional[Callable] = None         # dir -> env for a disk cache (compile workload)
+    requires: Optional[Callable] = None          # () -> None, or why the system cannot run here
     note: str = ""
     _reason: Optional[str] = field(default=None, repr=False)
     _checked: bool = field(default=False, repr=False)
@@ -40,6 +42,8 @@ class System:
                 except Exception as e:  # ImportError, but also broken installs
                     self._reason = f"import {m} failed: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
                     break
+            if self._reason is None and self.requires is not None:
+                self._reason = self.requires()
         return self._reason
 
     def supports(self, wid):
@@ -49,6 +53,8 @@ class System:
 def to_numpy(x):
     if hasattr(x, "detach"):                      # torch
         return x.detach().cpu().numpy()
+    if hasattr(x, "copy_to_host"):                # numba CUDA device array
+        return x.copy_to_host()
     return np.asarray(x)
 
 
@@ -79,6 +85,32 @@ def _build_jitgrad(eager):
             run.phases = lambda: fn.entry_for(*args).timings
         return run
     return build
+
+
+def _build_jitgrad_cuda(w, args, argnums, threads):
+    """backend='cuda' with every argument on the device before timing (parameters stay there,
+    as in training); a run ends when the GPU is done."""
+    import jitgrad as jg
+    from numba import cuda
+    o = _jg_ops()
+    fn = jg.jit_grad(lambda *a: w.loss(o, *a), argnums=argnums, backend="cuda")
+    dargs = [cuda.to_device(np.ascontiguousarray(a)) for a in args]
+
+    def run():
+        out = _tuple_grads(fn(*dargs))
+        cuda.synchronize()
+        return out
+    return run
+
+
+def _gpu_for_numba():
+    from codegen.numba_cuda import gpu_available
+    return None if gpu_available() else "no CUDA GPU (numba.cuda.is_available() is False)"
+
+
+def _gpu_for_torch():
+    import torch
+    return None if torch.cuda.is_available() else "no CUDA GPU (torch.cuda.is_available() is False)"
 
 
 def _tuple_grads(out):
@@ -116,12 +148,12 @@ def _torch_ops():
                            sin=torch.sin, relu=torch.relu, cross_entropy=F.cross_entropy, value_and_dt=value_and_dt)
 
 
-def _build_torch(compiled):
+def _build_torch(compiled, device="cpu"):
     def build(w, args, argnums, threads):
         import torch
         torch.set_num_threads(threads)
         o = _torch_ops()
-        targs = [torch.from_numpy(np.ascontiguousarray(a)) for a in args]
+        targs = [torch.from_numpy(np.ascontiguousarray(a)).to(device) for a in args]
         for i in argnums:
             targs[i].requires_grad_(True)
 
@@ -135,6 +167,12 @@ def _build_torch(compiled):
                 if hasattr(cfg, k):
                     setattr(cfg, k, max(getattr(cfg, k), 256))
             vg = torch.compile(vg)
+        if device == "cuda":
+            def run():
+                out = vg(*targs)
+                torch.cuda.synchronize()
+                return out
+            return run
         return lambda: vg(*targs)
     return build
 
@@ -254,6 +292,10 @@ SYSTEMS = {s.name: s for s in [
     System("jax", "jax.jit(value_and_grad)", ("jax",), _build_jax,
            cache_env=_env(JAX_COMPILATION_CACHE_DIR="{d}", JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
                           JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0")),
+    System("jitgrad-cuda", "jitgrad jit_grad(backend='cuda'), data on the GPU", ("jitgrad", "numba.cuda"),
+           _build_jitgrad_cuda, workloads=("W1", "W2"), family="jitgrad", requires=_gpu_for_numba),
+    System("torch-cuda", "PyTorch eager on the GPU", ("torch",), _build_torch(False, "cuda"),
+           workloads=("W1", "W2"), family="gpu", requires=_gpu_for_torch),
     System("autograd", "HIPS autograd", ("autograd",), _build_autograd),
     System("pytensor", "PyTensor (C backend)", ("pytensor",), _build_pytensor,
            cache_env=_env(PYTENSOR_FLAGS="compiledir={d}")),

@@ -38,9 +38,10 @@ import warnings
 
 import numpy as np
 
-from .ir import BOOL, Acc, Def, Let, LetRef, Load, Loop, MatMul, Reduce, Store, format_kernel, walk_expr, \
+from .ir import ALU, BOOL, Acc, Def, Let, LetRef, Load, Loop, MatMul, Reduce, Store, format_kernel, walk_expr, \
     stmt_exprs, walk_stmts
 from .numba_cpu import _reduced_accs, const_src, expr_src, output_plan
+from .lower import affine
 from .passes import _work
 
 FORMAT_VERSION = "cuda-3"
@@ -194,6 +195,28 @@ def _perfect(loop):
     while len(loops[-1].body) == 1 and isinstance(loops[-1].body[0], Loop):
         loops.append(loops[-1].body[0])
     return loops
+
+
+def _coalesced(body, var):
+    """How many loads in `body` move by one element as `var` does: the loads that neighbouring
+    threads coalesce when `var` runs across them (a column sum: the outer loop's variable, so
+    a thread per column beats a block per column walking rows)."""
+    lets = {s.ref: s.expr for s in walk_stmts(body) if isinstance(s, Let)}
+
+    def resolve(e):
+        if isinstance(e, LetRef) and e in lets:
+            return resolve(lets[e])
+        if isinstance(e, ALU):
+            return ALU(e.op, tuple(resolve(x) for x in e.srcs), e.dtype)
+        return e
+    n = 0
+    for s in walk_stmts(body):
+        for e in stmt_exprs(s):
+            for x in walk_expr(e):
+                if isinstance(x, Load):
+                    a = affine(resolve(x.index))
+                    n += a is not None and a[0].get(var) == 1
+    return n
 
 
 def _prod(xs):
@@ -427,7 +450,8 @@ class Generator:
         coop = [s for s in body if isinstance(s, Loop)]
         work = max((_work(s) for s in coop), default=0)
         shape = "x".join(str(lp.extent) for lp in outer) or "1"
-        if work < self.cfg.serial:
+        if work < self.cfg.serial or (points >= 4 * self.cfg.block and _coalesced(body, outer[-1].var) > sum(
+                _coalesced(body, _perfect(s)[-1].var) for s in coop)):
             return self.points(outer, body, points, shape)
         first = next(i for i, s in enumerate(body) if isinstance(s, Loop))
         loop = body[first]

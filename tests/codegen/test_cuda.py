@@ -103,6 +103,7 @@ def test_cast_float64():
     ((5, 3), 1, True),             # one thread per output (short reduction)
     ((4, 19), 1, False),           # a block per output
     ((3, 4, 5), (0, 2), True),
+    ((40, 70), 0, False),          # many columns: a thread per column (coalesced), not a block
 ])
 def test_reductions(shape, axis, keepdims):
     x = _r(*shape)
