@@ -364,6 +364,7 @@ class Lowering:
                         v = prod[id(v)].inputs[0]
                     if isinstance(v, Var) and id(v) in prod:
                         M.add(id(v))
+        M |= _compared_with_their_max(eqns, prod)
         while True:
             cost, sigs = {}, defaultdict(set)
             for e in eqns:
@@ -564,6 +565,30 @@ class Lowering:
         p = self.p
         return Kernel(self.params, [v.shape for v in p.invars + p.constvars], self.outs, self.temps, body,
                       outvars=list(p.outvars))
+
+
+def _through_views(v, prod):
+    while isinstance(v, Var) and id(v) in prod and PRIMS[prod[id(v)].prim].kind == "view":
+        v = prod[id(v)].inputs[0]
+    return v
+
+
+def _compared_with_their_max(eqns, prod):
+    """Inputs of a reduce_max whose result an `eq` compares (max's gradient: the argmax mask).
+    Recomputed in two loop nests, `x * y * 1.5` may round differently (fastmath reassociation
+    hoists `y * 1.5` out of one of them, FMA contraction on a GPU), the mask comes out empty and
+    the gradient NaN; stored once, both nests read the same bits."""
+    out = set()
+    for e in eqns:
+        if e.prim != "eq":
+            continue
+        for side in e.inputs:
+            r = prod.get(id(_through_views(side, prod)))
+            if r is not None and r.prim == "reduce_max":
+                x = _through_views(r.inputs[0], prod)
+                if isinstance(x, Var) and id(x) in prod:
+                    out.add(id(x))
+    return out
 
 
 def _size(v):

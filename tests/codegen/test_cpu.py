@@ -278,6 +278,18 @@ def test_in_place_only_when_every_read_is_at_the_written_index():
 from hypothesis import given, settings, strategies as st, HealthCheck  # noqa: E402
 
 
+def test_max_gradient_mask_survives_fastmath_reassociation():
+    """max's gradient compares x with max(x) (the argmax mask). With x = a * b * 1.5 recomputed
+    in two loop nests, LLVM (numba 0.68) hoisted b * 1.5 out of one of them, the two roundings
+    differed, the mask came out empty and the gradient NaN (found by the random programs below).
+    Inputs where (a * b) * 1.5 != a * (b * 1.5); x is now stored once."""
+    a = np.array([[-0.8028369359828766, 0.2428499070790021]])
+    b = np.array([[0.6205634565598616, -0.7334145859330576]])
+    assert ((a * b[0]) * 1.5 != a * (b[0] * 1.5)).any()
+    c = check(lambda x, y: T.sum((T.max(x * y[0] * 1.5, 0) + 0.1) ** 2), a, b)
+    assert all(np.isfinite(g).all() for g in c(a, b))
+
+
 @st.composite
 def programs(draw):
     """A random chain of broadcasts, reductions, views and matmuls on two float64 inputs."""
