@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import math
 import os
 import sys
 import tempfile
@@ -40,7 +41,7 @@ import numpy as np
 
 from .ir import ALU, BOOL, Acc, Def, Let, LetRef, Load, Loop, MatMul, Reduce, Store, format_kernel, walk_expr, \
     stmt_exprs, walk_stmts
-from .numba_cpu import _reduced_accs, const_src, expr_src, output_plan
+from .numba_cpu import _acc_init, _reduced_accs, const_src, expr_src, output_plan
 from .lower import affine
 from .passes import _work
 
@@ -179,9 +180,7 @@ def groups(body):
         if any(isinstance(t, MatMul) for t in unit):
             raise NotImplementedError("cuda backend: a matmul inside a reduction's statements")
         if len(unit) == 1 and isinstance(s, Loop):
-            outer = [s]
-            while len(outer[-1].body) == 1 and isinstance(outer[-1].body[0], Loop):
-                outer.append(outer[-1].body[0])
+            outer = _perfect(s)
             out.append((outer, outer[-1].body))
         else:
             out.append(([], unit))
@@ -219,13 +218,6 @@ def _coalesced(body, var):
     return n
 
 
-def _prod(xs):
-    n = 1
-    for x in xs:
-        n *= int(x)
-    return n
-
-
 def _pow2(n):
     p = 1
     while p < n:
@@ -235,8 +227,6 @@ def _pow2(n):
 
 # ----------------------------------------------------------------------------- rendering
 _MATH = "exp log log1p expm1 sqrt sin cos tanh".split()
-
-
 
 
 def _call(op, args, dt):
@@ -268,22 +258,12 @@ def expr(e):
 
 
 class _Names(dict):
+    """Buffers keep their IR names inside CUDA kernels (they are the kernels' parameters)."""
     def __missing__(self, k):
         return k
 
 
 _NAMES = _Names()
-
-
-def _init(acc):
-    if acc.op == "sum":
-        return const_src(0, acc.dtype)
-    dt = acc.dtype
-    if dt == BOOL:
-        return "False"
-    if dt.kind in "iu":
-        return const_src(np.iinfo(dt).min, dt)
-    return const_src(-np.inf, dt)
 
 
 def _combine(op, a, b):
@@ -321,7 +301,7 @@ def serial(body, pad):
             else:
                 out.append(f"{pad}{s.buf.name}[{_index(s.index, _NAMES)}] = {expr(s.expr)}")
         elif isinstance(s, Def):
-            out.append(f"{pad}{s.acc.name} = {_init(s.acc)}")
+            out.append(f"{pad}{s.acc.name} = {_acc_init(s.acc)}")
         elif isinstance(s, Reduce):
             out.append(f"{pad}{s.acc.name} = {_combine(s.acc.op, s.acc.name, expr(s.expr))}")
         elif isinstance(s, Let):
@@ -350,7 +330,7 @@ def _tree(acc, rb, pad):
 
 def _restart(acc, pad):
     """Keep the value so far; each thread then accumulates its share from the identity."""
-    return [f"{pad}_b_{acc.name} = {acc.name}", f"{pad}{acc.name} = {_init(acc)}"]
+    return [f"{pad}_b_{acc.name} = {acc.name}", f"{pad}{acc.name} = {_acc_init(acc)}"]
 
 
 def _block_head(accs, rb):
@@ -444,7 +424,7 @@ class Generator:
 
     # ------------------------------------------------------------------ loop nests
     def group(self, outer, body):
-        points = _prod(lp.extent for lp in outer)
+        points = math.prod(lp.extent for lp in outer)
         if points == 0:
             return
         coop = [s for s in body if isinstance(s, Loop)]
@@ -455,7 +435,7 @@ class Generator:
             return self.points(outer, body, points, shape)
         first = next(i for i, s in enumerate(body) if isinstance(s, Loop))
         loop = body[first]
-        n = _prod(lp.extent for lp in _perfect(loop))
+        n = math.prod(lp.extent for lp in _perfect(loop))
         if (points < self.cfg.split_below and n > self.cfg.rblock * self.cfg.items and _reduced_accs(loop)
                 and all(isinstance(s, (Def, Let)) for s in body[:first]) and not self._reread(body[:first], body)):
             return self.split(outer, body, first, n, points, shape)
@@ -496,7 +476,7 @@ class Generator:
         for s in body:
             if isinstance(s, Loop):
                 loops = _perfect(s)
-                n = _prod(lp.extent for lp in loops)
+                n = math.prod(lp.extent for lp in loops)
                 accs = _reduced_accs(s)
                 for a in accs:
                     out += _restart(a, pad)
@@ -557,7 +537,7 @@ class Generator:
         M, N = o.shape[-2], o.shape[-1]
         K = a.shape[-1]
         batch = o.shape[:-2]
-        nb = _prod(batch)
+        nb = math.prod(batch)
         if M == 0 or N == 0 or nb == 0:
             return
         T = self.cfg.tile
