@@ -44,12 +44,15 @@ def _tune_malloc():
 _tune_malloc()
 
 
-def compile_program(program, *, backend="cpu", cache_dir=None, fuse=True, parallel=None, check=False):
+def compile_program(program, *, backend="cpu", cache_dir=None, fuse=True, parallel=None, check=False,
+                    dynamic=False):
     """Compile a tracer Program to a `Compiled` callable.
 
     cache_dir: None -> $JITGRAD_CACHE_DIR or ~/.cache/jitgrad; False -> no disk cache.
     fuse=False lowers every primitive to its own loop (the reference for fusion tests);
-    parallel: None chooses by work size; check=True verifies the IR after every pass."""
+    parallel: None chooses by work size; check=True verifies the IR after every pass;
+    dynamic=True compiles kernels whose sizes and size-derived constants are arguments (one
+    kernel for every size), False bakes them in."""
     if backend != "cpu":
         from .numba_cuda import compile_cuda, resolve_backend
         backend = resolve_backend(backend)
@@ -60,7 +63,7 @@ def compile_program(program, *, backend="cpu", cache_dir=None, fuse=True, parall
     from .numba_cpu import compile_kernel
     t0 = time.perf_counter()
     k = run_pipeline(program, Options(fuse=fuse, parallel=parallel), check=check)
-    return compile_kernel(program, k, cache_dir, t0, passes_seconds=time.perf_counter() - t0)
+    return compile_kernel(program, k, cache_dir, t0, passes_seconds=time.perf_counter() - t0, dynamic=dynamic)
 
 
 __all__ = ["compile_program", "Compiled", "Kernel", "IRError", "Options", "PIPELINE", "run_pipeline",

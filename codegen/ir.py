@@ -121,6 +121,18 @@ class Acc:
 
 @_node
 @dataclass(frozen=True)
+class Sym:
+    """A run-time scalar argument of a loop-nest kernel: a size, stride or constant that was
+    abstracted out of the nest so one compiled kernel serves every value of it."""
+    name: str
+    dtype: np.dtype = INT
+
+    def __repr__(self):
+        return self.name
+
+
+@_node
+@dataclass(frozen=True)
 class LetRef:
     name: str
     dtype: np.dtype
@@ -315,7 +327,7 @@ def verify_kernel(k: Kernel):
             elif isinstance(x, ALU):
                 if x.op not in OPS or (OPS[x.op] is not None and OPS[x.op] != len(x.srcs)):
                     raise IRError(f"bad ALU {x.op}/{len(x.srcs)}")
-            elif not isinstance(x, Const):
+            elif not isinstance(x, (Const, Sym)):
                 raise IRError(f"unknown expression {x!r}")
 
     def check_view(v, write):
@@ -331,7 +343,7 @@ def verify_kernel(k: Kernel):
             if isinstance(s, Loop):
                 if s.var in scope:
                     raise IRError(f"loop variable {s.var} shadows an outer one")
-                if not isinstance(s.extent, int) or s.extent < 0:
+                if not (isinstance(s.extent, Sym) or isinstance(s.extent, int) and s.extent >= 0):
                     raise IRError(f"bad extent {s.extent}")
                 if s.parallel and in_parallel:
                     raise IRError("nested parallel loops")

@@ -25,6 +25,10 @@ from .ir import (ALU, BOOL, INT, TRANSCENDENTAL, Acc, Buffer, Const, Def, Idx, K
 
 RECOMPUTE_MAX_COST = 8      # recompute a value in each consumer nest below this cost
 SMALL_MATMUL = 2048         # M*N*K at or below this: loops (fusable, no BLAS call overhead)
+MAX_FANIN = 8               # buffers one fused value may read; a longer chain (an unrolled loop's
+                            # gradient sum) is cut into links that are one repeated kernel
+MAX_GROUP = 8               # nests merged horizontally into one loop: bounded, so n independent
+                            # nests (each step's bias gradient) are n/8 copies of one kernel
 
 
 # ----------------------------------------------------------------------------- index algebra
@@ -377,7 +381,7 @@ class Lowering:
                 for i in e.inputs:
                     if isinstance(i, Var):
                         sigs[id(i)] |= s
-            grow = set()
+            grow = _fanin_cuts(eqns, M)
             for e in eqns:
                 v = e.out
                 if id(v) in M or cost[id(v)] < RECOMPUTE_MAX_COST:
@@ -546,7 +550,7 @@ class Lowering:
             target = None
             if self.fuse and n.fusable:
                 for g in groups[dep + 1:]:
-                    if g[4] and g[0] == n.extents:
+                    if g[4] and g[0] == n.extents and len(g[1]) < MAX_GROUP:
                         target = g
                         break
             if target is None:
@@ -565,6 +569,31 @@ class Lowering:
         p = self.p
         return Kernel(self.params, [v.shape for v in p.invars + p.constvars], self.outs, self.temps, body,
                       outvars=list(p.outvars))
+
+
+def _fanin_cuts(eqns, M):
+    """Values to materialise so that no fused value reads more than MAX_FANIN buffers: where a
+    value first exceeds it, its widest unmaterialised input is stored."""
+    srcs, cut = {}, set()
+    for e in eqns:
+        own = set()
+        widest = None
+        for i in e.inputs:
+            if not isinstance(i, Var):
+                continue
+            if id(i) in M or id(i) not in srcs:
+                own.add(id(i))
+            else:
+                own |= srcs[id(i)]
+                if len(srcs[id(i)]) > 1 and (widest is None or len(srcs[id(i)]) > len(srcs[widest])):
+                    widest = id(i)
+        if len(own) > MAX_FANIN and widest is not None and all(
+                len(srcs.get(id(i), ())) <= MAX_FANIN for i in e.inputs if isinstance(i, Var)):
+            cut.add(widest)
+            own = {widest} | {x for i in e.inputs if isinstance(i, Var) and id(i) != widest
+                              for x in ({id(i)} if id(i) in M or id(i) not in srcs else srcs[id(i)])}
+        srcs[id(e.out)] = own
+    return cut
 
 
 def _through_views(v, prod):

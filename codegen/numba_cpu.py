@@ -1,6 +1,11 @@
-"""Numba CPU backend: render a Kernel to one @njit function, cache it on disk, call it fast.
+"""Numba CPU backend: one @njit kernel per loop-nest pattern, a Python driver per program.
 
-The generated module is written to `<cache_dir>/jg_<key>.py` (temp file + os.replace) and
+A Kernel's nests become patterns (`codegen.patterns`); each distinct pattern is one small @njit
+function keyed by its source alone, so every program, layer, unrolled step and (with `dynamic`)
+batch size that has the same nest shares one compiled kernel. The driver, generated per
+program and shape, allocates buffers and calls the kernels' entry points and BLAS (np.matmul).
+
+Each kernel module is written to `<cache_dir>/jg_<key>.py` (temp file + os.replace) and
 imported from there, so `@njit(cache=True)` works and a new process loads machine code instead
 of compiling. The first line holds a checksum of the rest: a truncated or corrupt file is
 detected, rewritten and recompiled with a warning.
@@ -17,13 +22,15 @@ import tempfile
 import threading
 import time
 import warnings
+from dataclasses import dataclass
 
 import numba
 import numpy as np
 from numba import types
 
 from .ir import (ALU, BOOL, INT, Acc, Const, Def, Idx, Kernel, Let, LetRef, Load, Loop, MatMul, Reduce,
-                 Store, format_kernel, walk_stmts)
+                 Store, Sym, View, format_kernel, walk_stmts)
+from .patterns import abstract, split_nests
 
 JITGRAD_VERSION = "0.1.0"
 FASTMATH = {"reassoc", "contract"}   # lets float reductions vectorise; keeps inf/nan semantics
@@ -63,7 +70,7 @@ def expr_src(e, names, index=index_src, call=None):
     this rendering); CUDA does both."""
     if isinstance(e, Const):
         return const_src(e.value, e.dtype)
-    if isinstance(e, (Idx, Acc, LetRef)):
+    if isinstance(e, (Idx, Acc, LetRef, Sym)):
         return e.name
     if isinstance(e, Load):
         return f"{names[e.buf.name]}[{index(e.index, names)}]"
@@ -103,17 +110,6 @@ def _acc_init(acc):
     return const_src(-np.inf, dt)
 
 
-def _view_src(v, batch_idx, names):
-    """A 2-D ndarray expression for one batch entry of a MatMul operand (C or F order)."""
-    r, cl = v.shape[-2], v.shape[-1]
-    sr, sc = v.strides[-2], v.strides[-1]
-    off = " + ".join([str(v.offset)] + [f"{i} * {s}" for i, s in zip(batch_idx, v.strides[:-2]) if s])
-    base = f"{names[v.buf.name]}[{off}:{off} + {r * cl}]"
-    if (sc == 1 or cl == 1) and (sr == cl or r == 1):
-        return f"{base}.reshape(({r}, {cl}))"
-    return f"{base}.reshape(({cl}, {r})).T"
-
-
 BLOCK = 1024       # elements per block of a blocked reduction loop (its terms stay in L1)
 CHUNKS = 64        # parallel loops with shared accumulators: fixed chunks, so sums do not
                    # depend on the thread count
@@ -137,8 +133,12 @@ def _blockable(loop):
     """An innermost loop that widens float32 terms into float64 accumulators: mixing the two in
     one loop drops the whole body to float64 vector width (measured 1.7x slower). Blocked, a
     float32 pass stores the terms in an L1 buffer and a second pass accumulates them."""
-    return (loop.extent > BLOCK and not any(isinstance(s, Loop) for s in loop.body)
+    return ((isinstance(loop.extent, Sym) or loop.extent > BLOCK) and not any(isinstance(s, Loop) for s in loop.body)
             and any(isinstance(s, Reduce) and _widening(s) for s in loop.body))
+
+
+def _extent_src(n):
+    return n.name if isinstance(n, Sym) else str(n)
 
 
 def _acc_update(name, op, x):
@@ -148,7 +148,7 @@ def _acc_update(name, op, x):
 def _loop_src(s, names, depth, accs, start="0", stop=None):
     """`for var in range(start, stop)` over a loop's body, blocked when that pays."""
     pad = "    " * depth
-    stop = str(s.extent) if stop is None else stop
+    stop = _extent_src(s.extent) if stop is None else stop
     v = s.var.name
     if not _blockable(s):
         rng = f"range({stop})" if start == "0" else f"range({start}, {stop})"
@@ -178,13 +178,21 @@ def _parallel_src(s, names, depth, accs):
     pad = "    " * depth
     shared = _reduced_accs(s)
     if not shared:
-        return [f"{pad}for {s.var.name} in prange({s.extent}):"] + \
+        return [f"{pad}for {s.var.name} in prange({_extent_src(s.extent)}):"] + \
             (body_src(s.body, names, depth + 1, accs) or [pad + "    pass"])
     v, ext = s.var.name, s.extent
     unit = BLOCK if _blockable(s) else 1            # chunk boundaries on block boundaries
-    units = -(-ext // unit)
-    nc = min(units, CHUNKS)
-    out = [f"{pad}part_{a.name} = np.empty({nc}, np.{a.dtype.name})" for a in shared]
+    out = []
+    if isinstance(ext, Sym):                        # chunking computed at run time
+        ext = ext.name
+        units, nc = (f"{v}u", f"{v}n") if unit > 1 else (ext, f"{v}n")
+        if unit > 1:
+            out.append(f"{pad}{units} = -(-{ext} // {unit})")
+        out.append(f"{pad}{nc} = min({units}, {CHUNKS})")
+    else:
+        units = -(-ext // unit)
+        nc = min(units, CHUNKS)
+    out += [f"{pad}part_{a.name} = np.empty({nc}, np.{a.dtype.name})" for a in shared]
     out.append(f"{pad}for {v}c in prange({nc}):")
     private = {a.name: f"{a.name}_{v}c" for a in shared}
     out += [f"{pad}    {private[a.name]} = {_acc_init(a)}" for a in shared]
@@ -221,48 +229,112 @@ def body_src(body, names, depth, accs=None):
                 out.append(pad + _acc_update(a, s.acc.op, x))
         elif isinstance(s, Let):
             out.append(f"{pad}{s.ref.name} = {expr_src(s.expr, names)}")
-        elif isinstance(s, MatMul):
-            batch = s.out.shape[:-2]
-            bidx = [f"mb{k}" for k in range(len(batch))]
-            for k, n in enumerate(batch):
-                out.append(f"{pad}{'    ' * k}for {bidx[k]} in range({n}):")
-            p2 = pad + "    " * len(batch)
-            out.append(f"{p2}np.dot({_view_src(s.a, bidx, names)}, {_view_src(s.b, bidx, names)}, "
-                       f"{_view_src(s.out, bidx, names)})")
+        else:
+            raise TypeError(f"not a loop-nest statement: {s!r}")
     return out
 
 
-def render(k: Kernel, cache: bool) -> str:
-    """Python source of one @njit function `kernel(p0, p1, ...)` returning a tuple of outputs."""
-    names = {}
+FLAGS = ["nogil=True", "error_model='numpy'", "fastmath={" + ", ".join(map(repr, sorted(FASTMATH))) + "}"]
+HEAD = ["import numpy as np", "from numba import njit, prange",
+        f"from codegen.fastmath import {', '.join(_MATH)}",
+        f"from codegen.scalar import {', '.join(_HELPERS)}, kernel_jit", "", ""]
+
+
+def render_pattern(pat, cache: bool) -> str:
+    """Python source of one loop-nest kernel `kernel(b0, b1, ..., n0, f1, ...)` (`kernel_jit`:
+    its arrays are `noalias`; buffers sharing storage are one argument)."""
+    names = {f"b{i}": f"b{i}" for i in range(len(pat.buffers))}
+    flags = [f"cache={cache}"] + FLAGS + (["parallel=True"] if pat.parallel else [])
+    args = [f"b{i}" for i in range(len(pat.buffers))] + [x.name for x in pat.syms]
+    return "\n".join(HEAD + [f"@kernel_jit({', '.join(flags)})", f"def kernel({', '.join(args)}):"]
+                     + body_src(pat.body, names, 1)) + "\n"
+
+
+def pattern_signature(pat):
+    return tuple([types.Array(numba.from_dtype(b.dtype), 1, "C") for b in pat.buffers]
+                 + [numba.from_dtype(x.dtype) for x in pat.syms])
+
+
+# ----------------------------------------------------------------------------- the driver
+def _py_value(v):
+    return repr(int(v)) if isinstance(v, (int, np.integer)) else repr(float(v))
+
+
+def _array_view_src(v: View, name, cap):
+    """A NumPy view expression for a MatMul operand or output (no copy); `cap`: the size of the
+    array behind the buffer (a planned temporary may live in a larger one)."""
+    item = v.buf.dtype.itemsize
+    shape = tuple(v.shape)
+    n = int(np.prod(shape))
+    if tuple(v.strides) == _cstrides(shape):
+        return f"{name}.reshape({shape})" if v.offset == 0 and n == cap else \
+            f"{name}[{v.offset}:{v.offset + n}].reshape({shape})"
+    return (f"ndarray({shape}, {name}.dtype, buffer={name}, offset={v.offset * item}, "
+            f"strides={tuple(s * item for s in v.strides)})")
+
+
+def _cstrides(shape):
+    st, acc = [], 1
+    for n in reversed(shape):
+        st.append(acc)
+        acc *= n
+    return tuple(reversed(st))
+
+
+def render_driver(k: Kernel, steps) -> str:
+    """A plain Python function `driver(p0, p1, ...)`: allocate outputs and temporaries, call each
+    loop-nest kernel (`K0`, `K1`, ... in its namespace) and BLAS, return the flat outputs shaped."""
     lines = []
+    caps = {b.name: b.size for b in k.params + k.outs}
     for i, (b, shape) in enumerate(zip(k.params, k.param_shapes)):
-        names[b.name] = b.name
         lines.append(f"    {b.name} = p{i}" if len(shape) == 1 else f"    {b.name} = p{i}.reshape({b.size})")
     for b in k.outs:
-        names[b.name] = b.name
-        lines.append(f"    {b.name} = np.empty({b.size}, np.{b.dtype.name})")
+        lines.append(f"    {b.name} = empty({b.size}, {b.dtype.name})")
     for t in k.temps:
-        names[t.name] = t.name
-        at = k.storage.get(t.name)
-        if at is None:
-            cap = max([t.size] + [u.size for u in k.temps if k.storage.get(u.name) == t.name])
-            lines.append(f"    {t.name} = np.empty({cap}, np.{t.dtype.name})")
+        if t.name not in k.storage:
+            caps[t.name] = max([t.size] + [u.size for u in k.temps if k.storage.get(u.name) == t.name])
+            lines.append(f"    {t.name} = empty({caps[t.name]}, {t.dtype.name})")
     for t in k.temps:
         if t.name in k.storage:
+            caps[t.name] = caps[k.storage[t.name]]
             lines.append(f"    {t.name} = {k.storage[t.name]}")
-    lines += body_src(k.body, names, 1)
+    for step in steps:
+        if isinstance(step, MatMul):
+            if step.out.buf.size and min(step.out.shape, default=1) > 0:
+                a, b, o = (_array_view_src(v, v.buf.name, caps[v.buf.name]) for v in (step.a, step.b, step.out))
+                lines.append(f"    matmul({a}, {b}, out={o})")
+        else:
+            kname, pat = step
+            args = [b.name for b in pat.buffers] + [_py_value(v) for v in pat.values]
+            lines.append(f"    {kname}({', '.join(args)})")
     rets = [b.name if len(b.shape) == 1 else f"{b.name}.reshape({tuple(b.shape)})" for b in k.outs]
     lines.append(f"    return ({', '.join(rets)}{',' if len(rets) == 1 else ''})")
-    flags = [f"cache={cache}", "nogil=True", "error_model='numpy'", "fastmath={" + ", ".join(map(repr, sorted(FASTMATH))) + "}"]
-    if k.flags.get("parallel"):
-        flags.append("parallel=True")
-    head = ["import numpy as np", "from numba import njit, prange",
-            f"from codegen.fastmath import {', '.join(_MATH)}",
-            f"from codegen.scalar import {', '.join(_HELPERS)}", "", "",
-            f"@njit({', '.join(flags)})",
-            f"def kernel({', '.join(f'p{i}' for i in range(len(k.params)))}):"]
-    return "\n".join(head + lines) + "\n"
+    dts = sorted({b.dtype.name for b in k.outs + k.temps})
+    head = [f"def driver({', '.join(f'p{i}' for i in range(len(k.params)))}):"]
+    return "\n".join([f"# dtypes: {', '.join(dts)}"] + head + lines) + "\n"
+
+
+def render(k: Kernel, cache: bool = True, dynamic: bool = False) -> str:
+    """All the source a Kernel becomes: the driver, then each distinct loop-nest kernel."""
+    steps, kernels = plan_steps(k, dynamic)
+    return "\n\n".join([render_driver(k, steps)] + [render_pattern(pat, cache) for pat in kernels.values()])
+
+
+def plan_steps(k: Kernel, dynamic: bool):
+    """The driver's steps (MatMul, or (kernel name, Pattern)) and the distinct patterns by name."""
+    steps, kernels, by_src = [], {}, {}
+    for nest in split_nests(k.body):
+        if isinstance(nest[0], MatMul):
+            steps.append(nest[0])
+            continue
+        pat = abstract(nest, dynamic, k.storage)
+        src = render_pattern(pat, True)
+        name = by_src.get(src)
+        if name is None:
+            name = by_src[src] = f"K{len(kernels)}"
+            kernels[name] = pat
+        steps.append((name, pat))
+    return steps, kernels
 
 
 # ----------------------------------------------------------------------------- key and cache
@@ -299,7 +371,7 @@ def default_cache_dir():
     return pathlib.Path(base) / "jitgrad"
 
 
-_MEM: dict = {}            # key -> (dispatcher, entry point, from_disk)
+_MEM: dict = {}            # kernel key -> (dispatcher, entry point)
 _KEY_LOCKS: dict = {}
 _GLOBAL_LOCK = threading.Lock()
 
@@ -310,10 +382,6 @@ def _key_lock(key):
         if lk is None:
             lk = _KEY_LOCKS[key] = threading.Lock()
         return lk
-
-
-def _signature(k: Kernel):
-    return tuple(types.Array(numba.from_dtype(b.dtype), len(s), "C") for b, s in zip(k.params, k.param_shapes))
 
 
 def _header(key, body):
@@ -404,18 +472,29 @@ def _compile_disk(d: pathlib.Path, key, body, sig):
             fcntl.flock(lockf, fcntl.LOCK_UN)
 
 
-def build(k: Kernel, ir_text: str, cache_dir):
-    """(dispatcher, entry point, source, key, from_disk) for a Kernel, from memory when possible."""
-    sig = _signature(k)
-    body = render(k, cache=True)
-    key = kernel_key(ir_text, body)
+@dataclass(eq=False)
+class LoadedKernel:
+    """One compiled loop-nest kernel; `origin`: "compiled" by this call, "disk" (Numba's cache)
+    or "memory" (already loaded in this process)."""
+    key: str
+    source: str
+    dispatcher: object
+    entry: object
+    origin: str
+
+
+def build_kernel(pat, cache_dir) -> LoadedKernel:
+    """The kernel for a pattern, from this process's memory, the disk cache, or Numba."""
+    sig = pattern_signature(pat)
+    body = render_pattern(pat, cache=True)
+    key = kernel_key(str(sig), body)
     hit = _MEM.get(key)
     if hit is not None:
-        return hit + (body, key)
+        return LoadedKernel(key, body, hit[0], hit[1], "memory")
     with _key_lock(key):
         hit = _MEM.get(key)
         if hit is not None:
-            return hit + (body, key)
+            return LoadedKernel(key, body, hit[0], hit[1], "memory")
         disp, from_disk = None, False
         if cache_dir is not False:
             d = pathlib.Path(cache_dir) if cache_dir is not None else default_cache_dir()
@@ -428,11 +507,16 @@ def build(k: Kernel, ir_text: str, cache_dir):
                 warnings.warn(f"jitgrad: kernel cache directory {d} unusable ({exc}); "
                               f"compiling in memory only", RuntimeWarning)
         if disp is None:
-            body = render(k, cache=False)
-            disp = _compile_memory(body, sig)
+            disp = _compile_memory(render_pattern(pat, cache=False), sig)
         entry = disp.overloads[sig].entry_point
-        _MEM[key] = (disp, entry, from_disk)
-        return disp, entry, from_disk, body, key
+        _MEM[key] = (disp, entry)
+        return LoadedKernel(key, body, disp, entry, "disk" if from_disk else "compiled")
+
+
+def _driver_namespace(k: Kernel):
+    ns = {"empty": np.empty, "matmul": np.matmul, "ndarray": np.ndarray}
+    ns.update({b.dtype.name: b.dtype for b in k.params + k.outs + k.temps})
+    return ns
 
 
 # ----------------------------------------------------------------------------- the callable
@@ -454,13 +538,29 @@ def output_plan(kernel: Kernel):
 
 
 class Compiled:
-    """A compiled Program: `Compiled(*invar_values, *const_values) -> sequence of fresh ndarrays`."""
+    """A compiled Program: `Compiled(*invar_values, *const_values) -> sequence of fresh ndarrays`.
 
-    def __init__(self, program, kernel: Kernel, ir_text, source, key, dispatcher, entry, from_disk, seconds):
-        self.program, self.kernel, self.ir, self.source, self.key = program, kernel, ir_text, source, key
-        self.dispatcher, self.from_disk_cache, self.compile_seconds = dispatcher, from_disk, seconds
+    A generated Python driver allocates the buffers and calls one cached kernel per distinct
+    loop-nest pattern (and BLAS for matmuls); `kernels` says where each kernel came from."""
+
+    def __init__(self, program, kernel: Kernel, ir_text, driver_src, kernels, dynamic, seconds):
+        self.program, self.kernel, self.ir, self.dynamic = program, kernel, ir_text, dynamic
+        self.kernels = kernels                      # {driver name: LoadedKernel}
+        self.driver_source = driver_src
+        self.source = "\n\n".join([driver_src] + [f"# {name}: {lk.key} ({lk.origin})\n{lk.source}"
+                                                  for name, lk in kernels.items()])
+        h = hashlib.sha256(driver_src.encode())
+        for lk in kernels.values():
+            h.update(lk.key.encode())
+        self.key = h.hexdigest()[:32]
+        self.compiled_kernels = sum(lk.origin == "compiled" for lk in kernels.values())
+        self.from_disk_cache = bool(kernels) and all(lk.origin != "compiled" for lk in kernels.values())
+        self.compile_seconds = seconds
         self.timings = {}   # seconds by phase: "passes" (IR pipeline), "numba" (compile or disk load)
-        self._entry = entry
+        ns = _driver_namespace(kernel)
+        ns.update({name: lk.entry for name, lk in kernels.items()})
+        exec(compile(driver_src, f"<jitgrad driver {self.key[:12]}>", "exec"), ns)
+        self._entry = ns["driver"]
         self._spec = tuple((tuple(s), b.dtype, _cstrides_bytes(s, b.dtype))
                            for b, s in zip(kernel.params, kernel.param_shapes))
         self._n = len(self._spec)
@@ -495,7 +595,7 @@ class Compiled:
         return a
 
     def __repr__(self):
-        return f"<Compiled {self.key} in={self._n} out={len(self._plan)}>"
+        return f"<Compiled {self.key} in={self._n} out={len(self._plan)} kernels={len(self.kernels)}>"
 
 
 def _cstrides_bytes(shape, dt):
@@ -506,10 +606,11 @@ def _cstrides_bytes(shape, dt):
     return tuple(reversed(st))
 
 
-def compile_kernel(program, k: Kernel, cache_dir, t0, passes_seconds=0.0):
+def compile_kernel(program, k: Kernel, cache_dir, t0, passes_seconds=0.0, dynamic=False):
     ir_text = format_kernel(k)
     t1 = time.perf_counter()
-    disp, entry, from_disk, source, key = build(k, ir_text, cache_dir)
-    c = Compiled(program, k, ir_text, source, key, disp, entry, from_disk, time.perf_counter() - t0)
+    steps, patterns = plan_steps(k, dynamic)
+    kernels = {name: build_kernel(pat, cache_dir) for name, pat in patterns.items()}
+    c = Compiled(program, k, ir_text, render_driver(k, steps), kernels, dynamic, time.perf_counter() - t0)
     c.timings = {"passes": passes_seconds, "numba": time.perf_counter() - t1}
     return c

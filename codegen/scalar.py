@@ -30,3 +30,47 @@ def wrap_index(i, n):
     if j < 0 or j >= n:
         raise IndexError("jit_grad: an integer index array holds an index out of bounds")
     return j
+
+
+# ----------------------------------------------------------------------------- the kernel decorator
+from numba.core import cpu as _cpu, registry as _registry  # noqa: E402
+
+
+class _NoAliasOptions(_cpu.CPUTargetOptions):
+    """njit's options plus LLVM `noalias` on every array argument. A loop-nest kernel gets its
+    buffers as arguments; unless LLVM knows they do not overlap it versions or gives up
+    vectorising loops that store to one and load from another (measured: tanh(x + b) over
+    256x32 float64 took 112 us instead of 8 us). The driver passes disjoint buffers; a kernel
+    whose buffers share storage (in-place planning) is compiled without it."""
+
+    def finalize(self, flags, options):
+        super().finalize(flags, options)
+        flags.noalias = True
+
+
+class _NoAliasTarget(_registry.CPUTarget):
+    """The CPU target with the option above; the typing and target contexts are the global
+    ones (one initialisation, helpers compiled once)."""
+    options = _NoAliasOptions
+
+    @property
+    def target_context(self):
+        return _registry.cpu_target.target_context
+
+    @property
+    def typing_context(self):
+        return _registry.cpu_target.typing_context
+
+
+class _NoAliasDispatcher(_registry.CPUDispatcher):
+    targetdescr = _NoAliasTarget("cpu")
+
+
+def kernel_jit(cache=False, **options):
+    """`njit(cache=..., **options)` whose array arguments are `noalias`."""
+    def wrap(f):
+        disp = _NoAliasDispatcher(py_func=f, locals={}, targetoptions=dict(options, nopython=True))
+        if cache:
+            disp.enable_caching()
+        return disp
+    return wrap

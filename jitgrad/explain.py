@@ -23,6 +23,8 @@ class Explanation:
             f"cache key (signature): {self.key}",
             f"kernel key: {getattr(c, 'key', '?')}{disk}, compile {getattr(c, 'compile_seconds', 0):.3f} s",
             f"compile time by phase: {_phases(self.entry)}",
+            f"kernels: {_kernels(c)}",
+            f"shapes: {_shapes(self.entry, c)}",
             f"why: {status}",
             f"last compile of this function: {self.fn.last_reason}",
             f"== recorded tape ({len(self.program.eqns)} equations: forward and reverse) ==",
@@ -43,6 +45,21 @@ PHASES = {"trace": "tracing", "import": "importing Numba", "passes": "IR passes"
 def _phases(entry):
     t = getattr(entry, "timings", None) or {}
     return ", ".join(f"{PHASES.get(k, k)} {v:.3f} s" for k, v in t.items()) or "n/a"
+
+
+def _kernels(c):
+    ks = getattr(c, "kernels", None)
+    if ks is None:
+        return "n/a"
+    by = {o: sum(k.origin == o for k in ks.values()) for o in ("compiled", "disk", "memory")}
+    return (f"{len(ks)} (compiled now {by['compiled']}, loaded from the disk cache {by['disk']}, "
+            f"already in memory {by['memory']}), one per distinct loop-nest pattern")
+
+
+def _shapes(entry, c):
+    if entry.family is not None:
+        return entry.family.describe() + "; kernels take sizes as arguments"
+    return "static: sizes are compiled into the kernels" if not getattr(c, "dynamic", False) else "dynamic"
 
 
 def explain(f, *args, **kwargs):

@@ -17,6 +17,7 @@ from tracer import Tensor, make_program, tracing
 from tracer.program import evaluate
 
 from . import config, pytree
+from .dynamic import Family, shape_free
 from .autodiff import (accumulate, call_differentiated, captured_leaves, differentiate, prepare_args,
                        split_output, value_and_grad)
 
@@ -71,13 +72,18 @@ def _static_key(x, i):
 class _Entry:
     """One compiled signature: how to run it and how to rebuild the results."""
     __slots__ = ("run", "program", "compiled", "specs", "aux_def", "aux_static", "n_aux",
-                 "captured", "n_diff", "key", "reason", "argnums_int", "timings", "arg_paths")
+                 "captured", "n_diff", "key", "reason", "argnums_int", "timings", "arg_paths", "family")
 
 
 class JitGrad:
-    def __init__(self, f, argnums=0, has_aux=False, backend="cpu", eager=None, cache_dir=None):
+    def __init__(self, f, argnums=0, has_aux=False, backend="cpu", eager=None, cache_dir=None, dynamic=None):
         if backend not in ("cpu", "cuda", "auto", "interpret"):
             raise ValueError(f"jit_grad: unknown backend {backend!r} (use 'cpu', 'cuda' or 'auto')")
+        if dynamic not in (None, True, False):
+            raise ValueError(f"jit_grad: dynamic must be None, True or False, got {dynamic!r}")
+        self.dynamic = dynamic
+        self._families = {}      # shape-free signature -> Family (signatures compiled dynamically)
+        self._static = []        # signatures compiled with static shapes, in order
         self.f = f
         self.argnums = argnums
         self._nums = (argnums,) if isinstance(argnums, int) else tuple(argnums)
@@ -169,17 +175,39 @@ class JitGrad:
             if entry is not None:  # another thread compiled it while we waited
                 self._hits += 1
                 return entry
-            reason = reason or self._why(key)
-            entry = self._trace_and_compile(key, args, kwargs, nums)
+            family = self._family_for(key)
+            reason = reason or self._why(key, family)
+            entry = self._trace_and_compile(key, args, kwargs, nums, family)
             entry.reason = reason
             self.last_reason = reason
             self._misses += 1
             self._cache[key] = entry
             return entry
 
-    def _why(self, key):
+    def _family_for(self, key):
+        """The Family a new signature joins when it is compiled with dynamic sizes, else None
+        (dynamic=None: a signature that differs from one already compiled only in sizes)."""
+        if self.dynamic is False:
+            return None
+        g = shape_free(key)
+        fam = self._families.get(g)
+        if fam is None:
+            if self.dynamic is None:
+                prev = next((k for k in reversed(self._static) if shape_free(k) == g and k != key), None)
+                if prev is None:
+                    if key not in self._static:
+                        self._static.append(key)
+                    return None
+                fam = Family(prev)
+            else:
+                fam = Family(key, all_dynamic=True)
+            self._families[g] = fam
+        fam.add(key)
+        return fam
+
+    def _why(self, key, family=None):
         if not self._cache:
-            return "first call"
+            return "first call" + (f"; {family.describe()}" if family is not None else "")
         prev = list(self._cache)[-1]
         diffs = []
         for i, (a, b) in enumerate(zip(prev, key)):
@@ -187,9 +215,12 @@ class JitGrad:
                 diffs.append(f"argument {i}: {_describe(a)} -> {_describe(b)}")
         if len(prev) != len(key):
             diffs.append(f"number of arguments {len(prev)} -> {len(key)}")
-        return "new signature: " + "; ".join(diffs)
+        why = "new signature: " + "; ".join(diffs)
+        if family is not None:
+            why += f"; {family.describe()}: compiled with sizes as kernel arguments"
+        return why
 
-    def _trace_and_compile(self, key, args, kwargs, nums):
+    def _trace_and_compile(self, key, args, kwargs, nums, family=None):
         args = [_to_host(a) for a in args]
         kwargs = {k: _to_host(v) for k, v in kwargs.items()}
         new_args, specs, diff = prepare_args(args, nums[0] if isinstance(self.argnums, int) else nums,
@@ -231,29 +262,42 @@ class JitGrad:
         e.arg_paths = arg_paths
         e.aux_static = [None if isinstance(a, Tensor) else a for a in aux_leaves]
         e.argnums_int = isinstance(self.argnums, int)
+        e.family = family
         t1 = time.perf_counter()
-        e.compiled, t_import = self._backend_compile(program)
+        e.compiled, t_import = self._backend_compile(program, dynamic=family is not None)
         e.timings = {"trace": t1 - t0, "import": t_import, **getattr(e.compiled, "timings", {})}
         e.run = _make_runner(e, self.has_aux)
         return e
 
-    def _backend_compile(self, program):
+    def _backend_compile(self, program, dynamic=False):
         """(compiled, seconds spent importing codegen: Numba's own start-up, once per process)."""
         if self.backend == "interpret":
             return _Interpreted(program), 0.0
         t0 = time.perf_counter()
         from codegen import compile_program
         t_import = time.perf_counter() - t0
-        return compile_program(program, backend=self.backend, cache_dir=self.cache_dir), t_import
+        return compile_program(program, backend=self.backend, cache_dir=self.cache_dir,
+                               dynamic=dynamic), t_import
 
     # -------------------------------------------------------------------- introspection
     def cache_info(self):
-        return CacheInfo(self._hits, self._misses, list(self._cache))
+        """hits, misses (traces) and the signatures compiled: static ones as they are, each
+        family of dynamic ones once, its symbolic sizes by name (('B', 784), float32)."""
+        sigs, seen = [], set()
+        for k, e in self._cache.items():
+            if e.family is None:
+                sigs.append(k)
+            elif id(e.family) not in seen:
+                seen.add(id(e.family))
+                sigs.append(e.family.signature())
+        return CacheInfo(self._hits, self._misses, sigs)
 
     def clear_cache(self):
         with self._lock:
             self._cache.clear()
             self._locks.clear()
+            self._families.clear()
+            self._static.clear()
             self._hits = self._misses = 0
 
     def entry_for(self, *args, **kwargs):
@@ -393,9 +437,9 @@ def _const_guard(program):
     return check
 
 
-def jit_grad(f=None, *, argnums=0, has_aux=False, backend="cpu", eager=None, cache_dir=None):
+def jit_grad(f=None, *, argnums=0, has_aux=False, backend="cpu", eager=None, cache_dir=None, dynamic=None):
     """Compiled `value_and_grad`; see API.md."""
     if f is None:
         return functools.partial(jit_grad, argnums=argnums, has_aux=has_aux, backend=backend,
-                                 eager=eager, cache_dir=cache_dir)
-    return JitGrad(f, argnums, has_aux, backend, eager, cache_dir)
+                                 eager=eager, cache_dir=cache_dir, dynamic=dynamic)
+    return JitGrad(f, argnums, has_aux, backend, eager, cache_dir, dynamic)

@@ -1,0 +1,155 @@
+"""Loop-nest patterns: the unit that is compiled, cached and shared.
+
+A Kernel's body is a sequence of top-level loop nests (and BLAS matmuls). Each nest becomes a
+*pattern*: its statements with buffers, accumulators and lets renamed in order of appearance,
+index offsets (slices, concat pieces) replaced by `Sym` arguments, and, when `dynamic`, every
+size, stride and float constant too. Two nests
+with the same pattern (an unrolled RNN's steps, two layers of one width, the same layer at
+another batch size) are one compiled kernel; the driver passes each its buffers and values.
+
+Sizes 0 and 1 stay constants (PyTorch specialises them too): stride-1 inner loops stay stride-1,
+so LLVM still vectorises them, and a loop of one iteration disappears.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .ir import (ALU, INT, Acc, Buffer, Const, Def, Let, LetRef, Load, Loop, MatMul, Reduce, Store,
+                 Sym, walk_expr, stmt_exprs, walk_stmts)
+
+# float constants kept in the code in dynamic mode; any other (a mean's 1/n, a variance's
+# 1/(n-1), but also a 0.5 that is 1/n at n = 2) becomes an argument: a loop-invariant scalar
+KEPT_FLOATS = frozenset([0.0, 1.0, -1.0])
+
+
+@dataclass(eq=False)
+class Pattern:
+    body: list          # statements over buffers b0, b1, ... and symbols n0, n1, ... / f0, ...
+    buffers: list       # the Kernel's Buffers passed as b0, b1, ... (in this order)
+    syms: list          # Sym arguments after the buffers
+    values: list        # this nest's value of each Sym
+    parallel: bool
+
+
+def split_nests(body):
+    """Top-level statements grouped into nests: a group stays open while an accumulator or let
+    it declares at top level is still used by a later statement (0-d reductions: Def, Loop,
+    Store). MatMuls stand alone."""
+    uses = []
+    for s in body:
+        names = set()
+        for x in walk_stmts([s]):
+            for e in stmt_exprs(x):
+                names |= {n.name for n in walk_expr(e) if isinstance(n, (Acc, LetRef))}
+            if isinstance(x, Reduce):
+                names.add(x.acc.name)
+        uses.append(names)
+    last = {}
+    for i, names in enumerate(uses):
+        for n in names:
+            last[n] = i
+    groups, cur, open_until = [], [], -1
+    for i, s in enumerate(body):
+        if isinstance(s, MatMul):
+            assert not cur, "a matmul inside an open loop nest"
+            groups.append([s])
+            continue
+        cur.append(s)
+        declared = [s.acc.name] if isinstance(s, Def) else [s.ref.name] if isinstance(s, Let) else []
+        open_until = max([open_until] + [last.get(n, i) for n in declared])
+        if open_until <= i:
+            groups.append(cur)
+            cur, open_until = [], -1
+    assert not cur, "an accumulator outlives the kernel body"
+    return groups
+
+
+class _Abstractor:
+    def __init__(self, dynamic, storage):
+        self.dynamic, self.storage = dynamic, storage
+        self.buffers, self.bufmap = [], {}
+        self.syms, self.values = [], []
+        self.names = {}
+        self.memo = {}
+
+    def buf(self, b):
+        """Buffers that share storage (a temporary overwritten in place) are one argument: the
+        arguments never overlap (the kernel's arrays are `noalias`), and LLVM sees the
+        in-place update as the same array."""
+        root = self.storage.get(b.name, b.name)
+        r = self.bufmap.get(root)
+        if r is None:
+            r = self.bufmap[root] = Buffer(f"b{len(self.buffers)}", (), b.dtype, b.role)
+            self.buffers.append(b)
+        return r
+
+    def sym(self, value, dtype):
+        s = Sym(f"{'n' if dtype == INT else 'f'}{len(self.syms)}", np.dtype(dtype))
+        self.syms.append(s)
+        self.values.append(value)
+        return s
+
+    def abstract_const(self, e, offset=False):
+        if offset and e.dtype == INT and e.value != 0:   # an index offset: a slice, a concat
+            return self.sym(int(e.value), INT)           # piece, an unrolled step's window
+        if not self.dynamic:
+            return e
+        if e.dtype == INT and e.value not in (0, 1):
+            return self.sym(int(e.value), INT)
+        if e.dtype.kind == "f" and np.isfinite(e.value) and float(e.value) not in KEPT_FLOATS:
+            return self.sym(float(e.value), e.dtype)
+        return e
+
+    def extent(self, n):
+        return self.sym(int(n), INT) if self.dynamic and n not in (0, 1) else n
+
+    def rename(self, e, prefix):
+        r = self.names.get(e.name)
+        if r is None:
+            r = self.names[e.name] = type(e)(f"{prefix}{len(self.names)}", *(
+                (e.op, e.dtype) if isinstance(e, Acc) else (e.dtype,)))
+        return r
+
+    def expr(self, e):
+        if isinstance(e, Const):       # no memo: each occurrence its own argument
+            return self.abstract_const(e)
+        hit = self.memo.get(id(e))
+        if hit is not None:
+            return hit[0]
+        if isinstance(e, ALU):
+            off = e.op == "add" and e.dtype == INT
+            r = ALU(e.op, tuple(self.abstract_const(x, off) if isinstance(x, Const) else self.expr(x)
+                                for x in e.srcs), e.dtype)
+        elif isinstance(e, Load):
+            r = Load(self.buf(e.buf), self.expr(e.index))
+        elif isinstance(e, Acc):
+            r = self.rename(e, "acc")
+        elif isinstance(e, LetRef):
+            r = self.rename(e, "x")
+        else:
+            r = e     # Idx: loop variables are named by depth already
+        self.memo[id(e)] = (r, e)     # e kept alive while its id is a key
+        return r
+
+    def stmt(self, s):
+        if isinstance(s, Loop):
+            return Loop(s.var, self.extent(s.extent), [self.stmt(x) for x in s.body], s.parallel)
+        if isinstance(s, Store):
+            return Store(self.buf(s.buf), self.expr(s.index), self.expr(s.expr), s.accumulate)
+        if isinstance(s, Def):
+            return Def(self.rename(s.acc, "acc"))
+        if isinstance(s, Reduce):
+            return Reduce(self.rename(s.acc, "acc"), self.expr(s.expr))
+        if isinstance(s, Let):
+            return Let(self.rename(s.ref, "x"), self.expr(s.expr))
+        raise TypeError(f"not a loop-nest statement: {s!r}")
+
+
+def abstract(nest, dynamic, storage=None) -> Pattern:
+    """The pattern of one nest; `storage` is the Kernel's buffer plan (temp name -> storage)."""
+    a = _Abstractor(dynamic, storage or {})
+    body = [a.stmt(s) for s in nest]
+    parallel = any(isinstance(s, Loop) and s.parallel for s in walk_stmts(nest))
+    return Pattern(body, a.buffers, a.syms, a.values, parallel)

@@ -1,0 +1,186 @@
+"""Loop-nest patterns: one compiled kernel per nest shape, shared across sizes, programs and
+unrolled steps; the driver passes sizes, strides and size-derived constants at run time."""
+import os
+import subprocess
+import sys
+import textwrap
+import warnings
+
+import numpy as np
+import pytest
+from numba.core import event
+
+import tracer
+from tracer import ops as T
+
+from codegen import compile_program, numba_cpu
+from codegen.ir import Load, stmt_exprs, walk_expr, walk_stmts
+from codegen.patterns import abstract, split_nests
+from codegen import run_pipeline
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+CACHE = os.environ.get("JITGRAD_CACHE_DIR")
+
+
+def numba_compiles(fn):
+    """(result of fn(), number of functions Numba compiled meanwhile: kernels and helpers)."""
+    with event.install_recorder("numba:compile") as rec:
+        out = fn()
+    return out, sum(1 for _, ev in rec.buffer if ev.is_start)
+
+
+def net(x, w, b):
+    """Matmul, bias, activation, row and column reductions, a mean over the batch and a
+    logsumexp: sizes appear as extents, strides and the mean's 1/B."""
+    h = T.tanh(x @ w + b)
+    return T.mean(T.sum(h * h, 1)) + T.sum(T.max(x, 1)) * 0.25 + T.mean(T.logsumexp(h, 1))
+
+
+def _args(batch, seed=0, dtype=np.float64):
+    r = np.random.default_rng(seed)
+    return (r.standard_normal((batch, 5)).astype(dtype), r.standard_normal((5, 4)).astype(dtype),
+            r.standard_normal(4).astype(dtype))
+
+
+def _check(c, p, args):
+    full = list(args) + list(p.const_values())
+    for g, w in zip(c(*full), tracer.evaluate(p, *full)):
+        assert g.shape == w.shape and g.dtype == w.dtype
+        np.testing.assert_allclose(g, w, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
+def test_a_kernel_compiled_at_one_size_serves_every_other(dtype):
+    p3 = tracer.trace_value_and_grad(net, *_args(3, dtype=dtype))
+    c3 = compile_program(p3, cache_dir=CACHE, dynamic=True, check=True)
+    keys = {lk.key for lk in c3.kernels.values()}
+    for batch in (7, 12, 2, 300, 1, 0):
+        args = _args(batch, seed=batch, dtype=dtype)
+        p = tracer.trace_value_and_grad(net, *args)
+        c, n = numba_compiles(lambda: compile_program(p, cache_dir=CACHE, dynamic=True, check=True))
+        tol = dict(rtol=2e-5, atol=1e-6) if dtype == np.float32 else dict(rtol=1e-10, atol=1e-12)
+        full = list(args) + list(p.const_values())
+        for g, w in zip(c(*full), tracer.evaluate(p, *full)):
+            np.testing.assert_allclose(g, w, **tol)
+        if batch in (7, 12, 2):   # same structure: every kernel reused, nothing compiled
+            assert n == 0 and {lk.key for lk in c.kernels.values()} <= keys, (batch, c.source)
+
+
+def test_mean_over_a_dynamic_dimension_divides_by_its_run_time_size():
+    f = lambda x: T.mean(x * 3.0)   # noqa: E731
+    c4 = compile_program(tracer.trace_value_and_grad(f, np.ones(4)), cache_dir=CACHE, dynamic=True)
+    x = np.arange(10.0)
+    p = tracer.trace_value_and_grad(f, x)
+    c10, n = numba_compiles(lambda: compile_program(p, cache_dir=CACHE, dynamic=True))
+    assert n == 0 and c10.kernels.keys() == c4.kernels.keys()
+    value, grad = c10(x)
+    assert value == pytest.approx(x.mean() * 3) and np.allclose(grad, 0.3)
+
+
+def test_static_kernels_bake_sizes_in_and_dynamic_ones_take_them_as_arguments():
+    p = tracer.trace_value_and_grad(net, *_args(6))
+    static = compile_program(p, cache_dir=CACHE)
+    dynamic = compile_program(p, cache_dir=CACHE, dynamic=True)
+    assert "range(6)" in static.source and "range(6)" not in dynamic.source
+    assert "range(n" in dynamic.source and "K0(" in dynamic.driver_source
+    _check(static, p, _args(6))
+    _check(dynamic, p, _args(6))
+
+
+def test_a_second_program_that_shares_nests_compiles_only_its_own(tmp_path):
+    x, w, b = _args(9, seed=3)
+    first = compile_program(tracer.trace_value_and_grad(net, x, w, b), cache_dir=tmp_path)
+    k = float(np.random.default_rng().uniform(1, 2))      # a nest no earlier run compiled
+    other = tracer.trace_value_and_grad(lambda x, w, b: net(x, w, b) + T.sum(T.sin(x * k)), x, w, b)
+    c = compile_program(other, cache_dir=tmp_path)
+    _check(c, other, (x, w, b))
+    shared = [lk for lk in c.kernels.values() if lk.key in {k.key for k in first.kernels.values()}]
+    assert len(shared) >= 2 and all(lk.origin == "memory" for lk in shared), c.source
+    assert 0 < c.compiled_kernels < len(c.kernels)
+
+
+def test_unrolled_steps_share_kernels():
+    """The steps of an unrolled RNN are one set of kernels: 16 steps need few more than 4."""
+    r = np.random.default_rng(1)
+    wx, wh = r.standard_normal((3, 6)) * 0.5, r.standard_normal((6, 6)) * 0.5
+
+    def rnn(steps):
+        xs = r.standard_normal((steps, 2, 3))
+
+        def f(wx, wh):
+            h = T.tanh(xs[0] @ wx)
+            for t in range(1, steps):
+                h = T.tanh(xs[t] @ wx + h @ wh)
+            return T.sum(h * h)
+        p = tracer.trace_value_and_grad(f, wx, wh)
+        c = compile_program(p, cache_dir=CACHE)
+        _check(c, p, (wx, wh))
+        return c
+    c4, c16 = rnn(4), rnn(16)
+    assert c16.driver_source.count("K") > 2 * c4.driver_source.count("K")     # many more nests ...
+    assert len(c16.kernels) <= len(c4.kernels) + 6, (len(c4.kernels), len(c16.kernels))  # ... same kernels
+
+
+def test_patterns_rename_buffers_and_abstract_offsets():
+    x = np.arange(24.0).reshape(4, 6)
+    p = tracer.trace_value_and_grad(lambda x: T.sum(x[1] * x[2]) + T.sum(x[3] * x[0]), x)
+    k = run_pipeline(p)
+    pats = [abstract(n, dynamic=False) for n in split_nests(k.body)]
+    seen = set()
+    for pat in pats:
+        loads = {e.buf.name for s in walk_stmts(pat.body) for x in stmt_exprs(s) for e in walk_expr(x)
+                 if isinstance(e, Load)}
+        assert loads <= {f"b{i}" for i in range(len(pat.buffers))}, loads
+        seen |= loads
+    assert seen
+    srcs = "".join(numba_cpu.render_pattern(pat, True) for pat in pats)
+    assert "range(6)" in srcs and "12" not in srcs and "18" not in srcs, srcs   # rows 2, 3: offsets are arguments
+    c = compile_program(p, cache_dir=CACHE)
+    _check(c, p, (x,))
+
+
+SCRIPT = textwrap.dedent("""
+    import json, sys, numpy as np, tracer
+    from tracer import ops as T
+    from codegen import compile_program
+    k = float(sys.argv[1])
+    x = np.linspace(-1, 1, 11)
+    p = tracer.trace_value_and_grad(lambda x: T.sum(T.tanh(x * k) * x), x)
+    c = compile_program(p, dynamic=True)
+    v, g = c(x)
+    print(json.dumps(dict(value=float(v), grad=g.tolist(), compiled=c.compiled_kernels)))
+""")
+
+
+def test_two_processes_compiling_the_same_pattern_at_once(tmp_path):
+    env = dict(os.environ, PYTHONPATH=ROOT, JITGRAD_CACHE_DIR=str(tmp_path))
+    procs = [subprocess.Popen([sys.executable, "-c", SCRIPT, k], env=env, cwd=ROOT, text=True,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE) for k in ("1.7", "2.3")]
+    import json
+    outs = []
+    for pr in procs:
+        out, err = pr.communicate(timeout=240)
+        assert pr.returncode == 0, err
+        outs.append(json.loads(out.strip().splitlines()[-1]))
+    assert sum(o["compiled"] for o in outs) == 1, outs      # one compiled, the other loaded it
+    for o, k in zip(outs, (1.7, 2.3)):
+        x = np.linspace(-1, 1, 11)
+        assert o["value"] == pytest.approx(float(np.sum(np.tanh(x * k) * x)), rel=1e-12)
+    files = list(tmp_path.glob("jg_*.py"))
+    assert len(files) == 1
+
+
+def test_a_foreign_cache_entry_is_rebuilt(tmp_path):
+    """A kernel file holding another kernel (valid checksum, wrong key) is not trusted."""
+    x = np.linspace(0, 1, 5)
+    pa = tracer.trace_value_and_grad(lambda x: T.sum(T.exp(x) * x), x)
+    pb = tracer.trace_value_and_grad(lambda x: T.sum(T.sin(x) * x), x)
+    ca, cb = compile_program(pa, cache_dir=tmp_path), compile_program(pb, cache_dir=tmp_path)
+    (la,), (lb,) = ca.kernels.values(), cb.kernels.values()
+    (tmp_path / f"jg_{lb.key}.py").write_text((tmp_path / f"jg_{la.key}.py").read_text())
+    numba_cpu._MEM.pop(lb.key, None)
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always")
+        cb2 = compile_program(pb, cache_dir=tmp_path)
+    assert any("corrupt" in str(m.message) for m in w)
+    _check(cb2, pb, (x,))

@@ -1,0 +1,109 @@
+"""jit_grad(dynamic=...): API.md "Shapes that change"."""
+import numpy as np
+import pytest
+from numba.core import event
+
+import jitgrad as jg
+
+
+def numba_compiles(fn):
+    with event.install_recorder("numba:compile") as rec:
+        out = fn()
+    return out, sum(1 for _, ev in rec.buffer if ev.is_start)
+
+
+def loss(ws, x, y):
+    h = jg.relu(x @ ws[0] + ws[1])
+    return jg.nn.functional.cross_entropy(h @ ws[2] + ws[3], y)
+
+
+def _params(seed=0):
+    r = np.random.default_rng(seed)
+    return [r.standard_normal(s).astype(np.float32) * 0.3 for s in [(12, 9), (9,), (9, 4), (4,)]]
+
+
+def _batch(n, seed=0):
+    r = np.random.default_rng(seed + n)
+    return r.standard_normal((n, 12)).astype(np.float32), r.integers(0, 4, n)
+
+
+def _close(got, want):
+    v, g = got
+    np.testing.assert_allclose(v, want[0], rtol=2e-5, atol=1e-6)
+    for a, b in zip(g, want[1]):
+        np.testing.assert_allclose(a, np.asarray(b), rtol=2e-4, atol=1e-6)
+
+
+def test_default_compiles_static_then_dynamic_once_then_nothing():
+    f, ws = jg.jit_grad(loss), _params()
+    eager = jg.value_and_grad(loss)
+    counts = []
+    for n in (16, 8, 5, 16, 33, 2):
+        x, y = _batch(n)
+        got, compiles = numba_compiles(lambda: f(ws, x, y))
+        _close(got, eager(ws, x, y))
+        counts.append(compiles)
+    assert counts[2:] == [0, 0, 0, 0], counts           # every size after the second: no compile
+    assert not f.entry_for(ws, *_batch(16)).compiled.dynamic      # the first size: static kernels
+    assert f.entry_for(ws, *_batch(8)).compiled.dynamic           # then sizes as arguments
+    sigs = f.cache_info().signatures
+    assert any(((16, 12), np.dtype(np.float32)) in s for s in sigs)           # the static one
+    assert any((("B", 12), np.dtype(np.float32)) in s and (("B",), np.dtype(np.int64)) in s
+               for s in sigs), sigs                                           # B shared by x, y
+    assert len(sigs) == 2
+    text = str(jg.explain(f, ws, *_batch(5)))
+    assert "B = argument 1 dimension 0 (sizes seen: 16, 8" in text, text
+
+
+def test_dynamic_true_compiles_once():
+    f, ws = jg.jit_grad(loss, dynamic=True), _params(1)
+    eager = jg.value_and_grad(loss)
+    counts = []
+    for n in (7, 20, 3):
+        x, y = _batch(n, 1)
+        got, compiles = numba_compiles(lambda: f(ws, x, y))
+        _close(got, eager(ws, x, y))
+        counts.append(compiles)
+    assert counts[1:] == [0, 0], counts
+    (sig,) = f.cache_info().signatures
+    assert sig[1] == (("B", "T"), np.dtype(np.float32)) and sig[2] == (("B",), np.dtype(np.int64)), sig
+
+
+def test_dynamic_false_compiles_every_shape():
+    k = float(np.random.default_rng().uniform(1, 2))   # a program no earlier run compiled
+
+    def g(x):
+        return jg.sum(jg.tanh(x * k) * x)
+    f = jg.jit_grad(g, dynamic=False)
+    counts = []
+    for n in (6, 9, 11):
+        x = np.linspace(-1, 1, n)
+        got, compiles = numba_compiles(lambda: f(x))
+        np.testing.assert_allclose(got[1], jg.value_and_grad(g)(x)[1])
+        counts.append(compiles)
+    assert all(c > 0 for c in counts), counts
+    assert len(f.cache_info().signatures) == 3
+
+
+@pytest.mark.parametrize("n", [0, 1, 2, 9])
+def test_sizes_zero_and_one_give_eager_results(n):
+    f = jg.jit_grad(lambda x, w: jg.mean(jg.sum(jg.tanh(x @ w), 1)) + jg.sum(w * w), argnums=(0, 1), dynamic=True)
+    f(np.ones((5, 3)), np.ones((3, 2)))
+    x, w = np.random.default_rng(n).standard_normal((n, 3)), np.random.default_rng(9).standard_normal((3, 2))
+    got = f(x, w)
+    want = jg.value_and_grad(lambda x, w: jg.mean(jg.sum(jg.tanh(x @ w), 1)) + jg.sum(w * w), argnums=(0, 1))(x, w)
+    np.testing.assert_allclose(got[0], want[0])
+    for a, b in zip(got[1], want[1]):
+        np.testing.assert_allclose(a, b, atol=1e-12)
+
+
+def test_mean_over_a_dynamic_batch_divides_by_the_call_size():
+    f = jg.jit_grad(lambda x: jg.mean(x * 2.0), dynamic=True)
+    for n in (4, 10, 3):
+        v, g = f(np.arange(float(n)))
+        assert v == pytest.approx(np.arange(float(n)).mean() * 2) and np.allclose(g, 2.0 / n)
+
+
+def test_bad_dynamic_value():
+    with pytest.raises(ValueError, match="dynamic"):
+        jg.jit_grad(lambda x: x, dynamic="yes")
