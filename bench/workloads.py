@@ -29,6 +29,8 @@ class Workload:
     per_weight: bool = False                 # one value_and_grad call per differentiated argument
     min_bytes: Optional[Callable] = None     # args -> bytes a kernel must move (memory-bound)
     of: tuple = ()                           # compile/memory workloads: the workloads they measure
+    resize: Optional[Callable] = None        # (quick, batch) -> args at another batch size
+    batches: tuple = ()                      # the batch sizes the compile table tries after make's
     note: str = ""
     tags: dict = field(default_factory=dict)
 
@@ -232,11 +234,36 @@ def w5_numpy(args, argnums):
     return value, [gs[i] for i in argnums]
 
 
+# ----------------------------------------------------------------------------- RNN programs (compile table)
+RNN_SIZES = (32, 64, 32)     # input width, hidden width, batch
+
+
+def rnn_make(steps):
+    def make(quick, batch=RNN_SIZES[2]):
+        r = _rng()
+        d, h = RNN_SIZES[:2]
+        ps = [(r.standard_normal(s) / np.sqrt(s[0])).astype(np.float32) for s in ((d, h), (h, h))]
+        ps += [np.zeros(h, np.float32), (r.standard_normal((h, 1)) / np.sqrt(h)).astype(np.float32)]
+        xs = r.standard_normal((steps, batch, d)).astype(np.float32)
+        return ps + [xs], (0, 1, 2, 3)
+    return make
+
+
+def rnn_loss(steps):
+    def loss(o, Wx, Wh, b, Wo, xs):
+        h = o.tanh(xs[0] @ Wx + b)
+        for t in range(1, steps):      # unrolled: each step is the same loop nests
+            h = o.tanh(xs[t] @ Wx + h @ Wh + b)
+        return o.mean((h @ Wo) ** 2)
+    return loss
+
+
 # ----------------------------------------------------------------------------- registry
 WORKLOADS = {w.id: w for w in [
     Workload("W1", "elementwise chain, 2**22 float32, grads x and w", "float32", w1_make, w1_loss, w1_numpy,
              min_bytes=lambda args: 2 * sum(a.nbytes for a in args)),  # read x, w; write gx, gw
-    Workload("W2", "MLP 784-256-256-10 step, batch 128, float32", "float32", w2_make, w2_loss, w2_numpy),
+    Workload("W2", "MLP 784-256-256-10 step, batch 128, float32", "float32", w2_make, w2_loss, w2_numpy,
+             resize=lambda quick, b: w2_make(quick, b)[0], batches=(100, 64)),
     Workload("W3", "sigmoid net 16384-5000-3000-512-40 /4 (/8 quick), all weights, one call", "float32",
              w3_make, w3_loss, w3_numpy),
     Workload("W3-each", "same net, one call per weight (4 calls)", "float32", w3_make, w3_loss, w3_numpy,
@@ -244,8 +271,12 @@ WORKLOADS = {w.id: w for w in [
     Workload("W4", "sum(x**2*sin(x)), 16 float64 (call overhead)", "float64", w4_make, w4_loss, w4_numpy),
     Workload("W5", "PINN 1-32-32-1 on 256 points, grad of (u+du/dt)^2 loss w.r.t. weights", "float64",
              w5_make, w5_loss, w5_numpy),
-    Workload("W6", "compile cost of W2: first call / cache hit / disk-cache hit in a new process", "float32",
-             kind="compile", of=("W2",)),
+    Workload("R4", "tanh RNN 32-64, 4 unrolled steps, batch 32", "float32", rnn_make(4), rnn_loss(4),
+             kind="program", resize=lambda quick, b: rnn_make(4)(quick, b)[0], batches=(24, 16)),
+    Workload("R32", "tanh RNN 32-64, 32 unrolled steps, batch 32", "float32", rnn_make(32), rnn_loss(32),
+             kind="program", resize=lambda quick, b: rnn_make(32)(quick, b)[0], batches=(24, 16)),
+    Workload("W6", "compile latency: first call (fresh cache), two new batch sizes, warm new process",
+             "float32", kind="compile", of=("W2", "R4", "R32")),
     Workload("W7", "peak memory of one step (W1, W2)", "float32", kind="memory", of=("W1", "W2")),
 ]}
 

@@ -44,6 +44,38 @@ def _tune_malloc():
 _tune_malloc()
 
 
+class _NoSciPy:
+    """A meta-path finder that refuses scipy.linalg (only while Numba imports numba.np.arraymath)."""
+
+    @staticmethod
+    def find_spec(name, path=None, target=None):
+        if name == "scipy.linalg" or name.startswith("scipy.linalg."):
+            raise ImportError("jitgrad: scipy.linalg not imported while Numba starts (see _start_numba)")
+        return None
+
+
+def _start_numba():
+    """Numba's CPU target imports numba.np.arraymath on first use, and that module imports SciPy
+    (0.35 s of a 0.6 s warm start here) only to ask whether np.convolve's inner product may call
+    BLAS. jitgrad's kernels never call BLAS from Numba (matmuls run in the driver, through
+    NumPy), so SciPy is kept out of that probe: np.convolve/np.correlate in the user's own
+    @njit code then use Numba's loop, and np.dot there still imports SciPy when it is typed.
+    Nothing is done when scipy.linalg or that module is already imported, or JITGRAD_NUMBA_SCIPY=1."""
+    if ("numba.np.arraymath" in sys.modules or "scipy.linalg" in sys.modules
+            or os.environ.get("JITGRAD_NUMBA_SCIPY") == "1"):
+        return
+    sys.meta_path.insert(0, _NoSciPy)
+    try:
+        import numba.np.arraymath  # noqa: F401
+    except ImportError:   # pragma: no cover - a Numba that needs SciPy after all: let it
+        pass
+    finally:
+        sys.meta_path.remove(_NoSciPy)
+
+
+_start_numba()
+
+
 def compile_program(program, *, backend="cpu", cache_dir=None, fuse=True, parallel=None, check=False,
                     dynamic=False):
     """Compile a tracer Program to a `Compiled` callable.

@@ -483,11 +483,47 @@ class LoadedKernel:
     origin: str
 
 
-def build_kernel(pat, cache_dir) -> LoadedKernel:
+def _cache_path(cache_dir):
+    return None if cache_dir is False else pathlib.Path(cache_dir) if cache_dir is not None else default_cache_dir()
+
+
+def _on_disk(d, key):
+    return (d / f"jg_{key}.py").exists() and any((d / "__pycache__").glob(f"jg_{key}.*.nbi"))
+
+
+def build_kernels(patterns, cache_dir):
+    """{name: LoadedKernel} for a program's patterns. Kernels neither in memory nor on disk are
+    compiled here and, when there are several, partly in helper processes (`compile_pool`)."""
+    specs = {}
+    for name, pat in patterns.items():
+        sig = pattern_signature(pat)
+        body = render_pattern(pat, cache=True)
+        specs[name] = (pat, sig, body, kernel_key(str(sig), body))
+    d = _cache_path(cache_dir)
+    helped = set()
+    if d is not None:
+        try:
+            missing = [(d, key, body, sig) for pat, sig, body, key in specs.values()
+                       if key not in _MEM and not _on_disk(d, key)]
+        except OSError:
+            missing = []
+        if missing:
+            from .compile_pool import submit
+            batch, _ = submit(missing)
+            order = [n for n in specs if specs[n][3] not in {k for w, ks in batch.sent for k in ks}]
+            out = {n: build_kernel(*specs[n], cache_dir) for n in order}
+            helped = batch.wait()
+            for n in specs:
+                if n not in out:
+                    out[n] = build_kernel(*specs[n], cache_dir)
+                    if specs[n][3] in helped and out[n].origin == "disk":
+                        out[n].origin = "compiled"      # by a helper, for this call
+            return {n: out[n] for n in specs}
+    return {n: build_kernel(*specs[n], cache_dir) for n in specs}
+
+
+def build_kernel(pat, sig, body, key, cache_dir) -> LoadedKernel:
     """The kernel for a pattern, from this process's memory, the disk cache, or Numba."""
-    sig = pattern_signature(pat)
-    body = render_pattern(pat, cache=True)
-    key = kernel_key(str(sig), body)
     hit = _MEM.get(key)
     if hit is not None:
         return LoadedKernel(key, body, hit[0], hit[1], "memory")
@@ -610,7 +646,7 @@ def compile_kernel(program, k: Kernel, cache_dir, t0, passes_seconds=0.0, dynami
     ir_text = format_kernel(k)
     t1 = time.perf_counter()
     steps, patterns = plan_steps(k, dynamic)
-    kernels = {name: build_kernel(pat, cache_dir) for name, pat in patterns.items()}
+    kernels = build_kernels(patterns, cache_dir)
     c = Compiled(program, k, ir_text, render_driver(k, steps), kernels, dynamic, time.perf_counter() - t0)
     c.timings = {"passes": passes_seconds, "numba": time.perf_counter() - t1}
     return c

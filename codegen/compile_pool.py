@@ -1,0 +1,159 @@
+"""Compiling new kernels in parallel: helper processes that fill the disk cache.
+
+Numba compiles one function at a time per process (a global compiler lock, and most of the
+work is Python), so a program with a dozen new loop-nest kernels compiles them one after the
+other. Here some of them go to helper processes (`python -m codegen.compile_pool`, started once
+and kept), which compile them into the kernel cache under the same file locks; the calling
+process compiles its own share meanwhile and then loads theirs from disk (a few ms each).
+
+Helpers never import user code: they read (cache dir, key, source, signature) lines on stdin
+and answer on stdout. `JITGRAD_COMPILE_WORKERS=N` sets how many (default: cores - 1, at most
+4; 0 turns this off). A helper that fails or dies only means its kernels are compiled here.
+"""
+from __future__ import annotations
+
+import atexit
+import json
+import os
+import pathlib
+import subprocess
+import sys
+import threading
+
+MIN_JOBS = 3          # fewer new kernels than this: a helper's start-up (~0.5 s) does not pay
+
+_BUSY = threading.Lock()     # one batch in flight: answers come back in the order asked
+_WORKERS: list = []
+
+
+def worker_count():
+    env = os.environ.get("JITGRAD_COMPILE_WORKERS")
+    if env is not None:
+        try:
+            return max(0, int(env))
+        except ValueError:
+            return 0
+    return max(0, min((os.cpu_count() or 1) - 1, 4))
+
+
+def sig_spec(sig):
+    """A JSON-able form of a kernel signature (1-d C arrays and scalars)."""
+    from numba import types
+    return [["a", str(t.dtype)] if isinstance(t, types.Array) else ["s", str(t)] for t in sig]
+
+
+def sig_from_spec(spec):
+    import numpy as np
+    import numba
+    from numba import types
+    return tuple(types.Array(numba.from_dtype(np.dtype(d)), 1, "C") if k == "a" else numba.from_dtype(np.dtype(d))
+                 for k, d in spec)
+
+
+def _start():
+    root = str(pathlib.Path(__file__).resolve().parent.parent)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([root] + [p for p in [os.environ.get("PYTHONPATH")] if p]))
+    return subprocess.Popen([sys.executable, "-m", "codegen.compile_pool"], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env,
+                            cwd=root, bufsize=1)
+
+
+def _alive():
+    global _WORKERS
+    _WORKERS = [w for w in _WORKERS if w.poll() is None]
+    while len(_WORKERS) < worker_count():
+        try:
+            _WORKERS.append(_start())
+        except OSError:
+            break
+    return _WORKERS
+
+
+class Batch:
+    """Jobs handed to helpers; `wait()` returns the keys they compiled (and frees the helpers)."""
+
+    def __init__(self, sent, owns_lock=False):
+        self.sent = sent            # [(worker, [keys])]
+        self.owns_lock = owns_lock
+
+    def wait(self):
+        done = set()
+        try:
+            for w, keys in self.sent:
+                for _ in keys:
+                    try:
+                        line = w.stdout.readline()
+                        r = json.loads(line) if line else None
+                    except (OSError, ValueError):
+                        r = None
+                    if r is None:   # the helper died: the caller compiles what is left
+                        break
+                    if r.get("ok"):
+                        done.add(r["key"])
+        finally:
+            if self.owns_lock:
+                self.owns_lock = False
+                _BUSY.release()
+        return done
+
+
+def submit(jobs):
+    """Hand jobs [(cache dir, key, source, signature)] to helpers, round-robin, keeping one
+    share for the caller; returns (Batch, the jobs the caller compiles itself)."""
+    if len(jobs) < MIN_JOBS or worker_count() == 0 or not _BUSY.acquire(blocking=False):
+        return Batch([]), jobs      # (another thread's batch is in flight: compile here)
+    try:
+        workers = _alive()
+        if not workers:
+            _BUSY.release()
+            return Batch([]), jobs
+        lanes = len(workers) + 1
+        mine = jobs[::lanes]
+        sent = []
+        for i, w in enumerate(workers):
+            share = jobs[i + 1::lanes]
+            if not share:
+                continue
+            try:
+                for d, key, source, sig in share:
+                    w.stdin.write(json.dumps({"dir": str(d), "key": key, "source": source,
+                                              "sig": sig_spec(sig)}) + "\n")
+                w.stdin.flush()
+            except OSError:
+                mine += share
+                continue
+            sent.append((w, [j[1] for j in share]))
+    except BaseException:
+        _BUSY.release()
+        raise
+    return Batch(sent, owns_lock=True), mine
+
+
+@atexit.register
+def _shutdown():
+    for w in _WORKERS:
+        try:
+            w.stdin.close()
+        except OSError:
+            pass
+
+
+def main():
+    """The helper: compile each requested kernel into the cache, answer one line per job."""
+    from codegen.numba_cpu import _compile_disk
+    for line in sys.stdin:
+        try:
+            req = json.loads(line)
+        except ValueError:
+            continue
+        try:
+            _compile_disk(pathlib.Path(req["dir"]), req["key"], req["source"], sig_from_spec(req["sig"]))
+            out = {"key": req["key"], "ok": True}
+        except Exception as exc:   # reported, and the caller compiles it itself
+            out = {"key": req.get("key"), "ok": False, "error": repr(exc)}
+        sys.stdout.write(json.dumps(out) + "\n")
+        sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
