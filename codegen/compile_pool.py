@@ -133,9 +133,12 @@ def submit(jobs):
 def _shutdown():
     for w in _WORKERS:
         try:
-            w.stdin.close()
-        except OSError:
-            pass
+            w.stdin.close()         # the helper's loop ends at end of input
+            w.wait(timeout=2)
+        except (OSError, subprocess.TimeoutExpired):
+            w.kill()
+        finally:
+            w.stdout.close()
 
 
 def main():

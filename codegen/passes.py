@@ -184,17 +184,19 @@ def plan_buffers(k: Kernel, opts) -> Kernel:
                 first.setdefault(b.name, i)
                 last[b.name] = i
     temps = {t.name: t for t in k.temps}
-    storage, cap = {}, {}
+    storage, cap, alive = {}, {}, []
     for n in sorted(first, key=lambda m: (first[m], m)):   # name breaks ties: same source every process
         t = temps[n]
         i = first[n]
-        busy = {storage[m] for m in storage if last[m] > i or (last[m] == i and not (
+        alive = [m for m in alive if last[m] >= i]          # temporaries still in use at statement i
+        busy = {storage[m] for m in alive if last[m] > i or (last[m] == i and not (
             first[m] < i and _in_place_ok(k.body[i], t, temps[m])))}
         cands = [s for s in cap if s not in busy and temps[s].dtype == t.dtype and cap[s] >= t.size]
         best = min(cands, key=lambda m: (cap[m], m)) if cands else None
         if best is None:
             best, cap[n] = n, t.size
         storage[n] = best
+        alive.append(n)
     k.storage = {n: s for n, s in storage.items() if n != s}
     return k
 
