@@ -184,3 +184,44 @@ def test_a_foreign_cache_entry_is_rebuilt(tmp_path):
         cb2 = compile_program(pb, cache_dir=tmp_path)
     assert any("corrupt" in str(m.message) for m in w)
     _check(cb2, pb, (x,))
+
+
+def _many_kernels_program():
+    """A program of several distinct nests no earlier run compiled (random constants, static)."""
+    k = float(np.random.default_rng().uniform(1, 2))
+    x = np.linspace(-1, 1, 12).reshape(3, 4)
+    f = lambda x: (T.sum(T.tanh(x * k), 0) @ T.exp(x.T * k)).sum() + T.sum(T.max(x * k, 1)) + T.sum(T.sin(x) * k)  # noqa: E731
+    return tracer.trace_value_and_grad(f, x), x
+
+
+def test_helper_processes_compile_part_of_a_programs_kernels(tmp_path, monkeypatch):
+    from codegen import compile_pool
+    monkeypatch.setenv("JITGRAD_COMPILE_WORKERS", "1")
+    sent, real = [], compile_pool.submit
+
+    def recording(jobs):
+        batch, mine = real(jobs)
+        sent.extend(k for _, keys in batch.sent for k in keys)
+        return batch, mine
+    monkeypatch.setattr(compile_pool, "submit", recording)
+    p, x = _many_kernels_program()
+    c = compile_program(p, cache_dir=tmp_path)
+    _check(c, p, (x,))
+    new = [lk for lk in c.kernels.values() if lk.origin != "memory"]
+    assert len(new) >= compile_pool.MIN_JOBS and all(lk.origin == "compiled" for lk in new), c.source
+    assert all((tmp_path / f"jg_{lk.key}.py").exists() for lk in new)
+    assert sent and set(sent) < {lk.key for lk in new}      # a helper took a share, the caller the rest
+
+
+def test_a_dead_helper_leaves_its_kernels_to_the_caller(tmp_path, monkeypatch):
+    from codegen import compile_pool
+    monkeypatch.setenv("JITGRAD_COMPILE_WORKERS", "1")
+    monkeypatch.setattr(compile_pool, "_WORKERS", [])
+    monkeypatch.setattr(compile_pool, "_start", lambda: subprocess.Popen(
+        [sys.executable, "-c", "import sys; sys.stdin.readline()"], stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE, text=True))
+    p, x = _many_kernels_program()
+    c = compile_program(p, cache_dir=tmp_path)
+    _check(c, p, (x,))
+    new = [lk for lk in c.kernels.values() if lk.origin != "memory"]
+    assert len(new) >= compile_pool.MIN_JOBS and all(lk.origin == "compiled" for lk in new), c.source
