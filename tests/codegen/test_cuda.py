@@ -11,7 +11,7 @@ import pytest
 
 from codegen import numba_cuda as nc
 from codegen import Options, format_kernel, run_pipeline
-from codegen.lower import SMALL_MATMUL
+from codegen.lower import SMALL_K, SMALL_MATMUL
 
 if not nc.cuda_usable():
     pytest.skip("no GPU and NUMBA_ENABLE_CUDASIM is not set", allow_module_level=True)
@@ -125,7 +125,7 @@ def test_max_ties_and_logsumexp_softmax():
                                    ((2, 1, 9, 17), (3, 17, 15))])
 def test_matmul(sa, sb):
     c = check(lambda a, b: jg.sum(jg.tanh(a @ b)), _r(*sa), _r(*sb, seed=1))
-    tiled = sa[-2] * sb[-1] * sa[-1] > SMALL_MATMUL
+    tiled = sa[-2] * sb[-1] * sa[-1] > SMALL_MATMUL and sa[-1] > SMALL_K
     assert ("matmul [" in c.schedule) == tiled, c.schedule
 
 
