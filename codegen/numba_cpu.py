@@ -30,6 +30,7 @@ from numba import types
 
 from .ir import (ALU, BOOL, INT, Acc, Const, Def, Idx, Kernel, Let, LetRef, Load, Loop, MatMul, Reduce,
                  Store, Sym, View, format_kernel, walk_stmts)
+from .lower import cstrides
 from .patterns import abstract, split_nests
 
 JITGRAD_VERSION = "0.1.0"
@@ -266,19 +267,11 @@ def _array_view_src(v: View, name, cap):
     item = v.buf.dtype.itemsize
     shape = tuple(v.shape)
     n = int(np.prod(shape))
-    if tuple(v.strides) == _cstrides(shape):
+    if tuple(v.strides) == cstrides(shape):
         return f"{name}.reshape({shape})" if v.offset == 0 and n == cap else \
             f"{name}[{v.offset}:{v.offset + n}].reshape({shape})"
     return (f"ndarray({shape}, {name}.dtype, buffer={name}, offset={v.offset * item}, "
             f"strides={tuple(s * item for s in v.strides)})")
-
-
-def _cstrides(shape):
-    st, acc = [], 1
-    for n in reversed(shape):
-        st.append(acc)
-        acc *= n
-    return tuple(reversed(st))
 
 
 def render_driver(k: Kernel, steps) -> str:

@@ -129,12 +129,33 @@ def parallelize(k: Kernel, opts) -> Kernel:
 
 
 # ----------------------------------------------------------------------------- buffer planning
-def _in_place_ok(stmt, dst, src):
+def _leaves(stmt):
+    """The leaf statements of a top-level statement in execution order, each with the loop
+    variables around it (extent > 1) and its loads by buffer: what `_in_place_ok` asks about,
+    computed once per statement rather than once per candidate pair."""
+    out = []
+
+    def go(body, loops):
+        for s in body:
+            if isinstance(s, Loop):
+                go(s.body, loops + ((s.var,) if s.extent > 1 else ()))
+                continue
+            loads = {}
+            for e in stmt_exprs(s):
+                for x in walk_expr(e):
+                    if isinstance(x, Load):
+                        loads.setdefault(x.buf, []).append(x.index)
+            out.append((s, loops, loads))
+    go([stmt], ())
+    return out
+
+
+def _in_place_ok(stmt, dst, src, leaves=None):
     """True if `dst` can overwrite `src` inside top-level statement `stmt`: dst is stored at one
     index that visits each element once (it uses every enclosing loop variable), every load of
     src there is at that same index and comes before the store: each element is read, in the
     same iteration, before it is overwritten."""
-    state = {"index": None, "stored": False}
+    index, stored = None, False
     lets = {}
 
     def loop_vars_in(e):
@@ -146,31 +167,25 @@ def _in_place_ok(stmt, dst, src):
                 out |= loop_vars_in(lets[x])
         return out
 
-    def ok(body, loops):
-        for s in body:
-            if isinstance(s, Loop):
-                if not ok(s.body, loops + ([s.var] if s.extent > 1 else [])):
-                    return False
-                continue
-            if isinstance(s, MatMul):
-                if src in (s.a.buf, s.b.buf) or dst == s.out.buf:
-                    return False
-                continue
-            if isinstance(s, Let):
-                lets[s.ref] = s.expr
-            loads = [x.index for e in stmt_exprs(s) for x in walk_expr(e) if isinstance(x, Load) and x.buf == src]
-            if isinstance(s, Store) and s.buf == dst:
-                if s.accumulate or not set(loops) <= loop_vars_in(s.index) or state["index"] not in (None, s.index):
-                    return False
-                state["index"], state["stored"] = s.index, True
-            elif loads and state["stored"]:
+    for s, loops, by_buf in (leaves if leaves is not None else _leaves(stmt)):
+        if isinstance(s, MatMul):
+            if src in (s.a.buf, s.b.buf) or dst == s.out.buf:
                 return False
-            if loads and state["index"] is None:
-                state["index"] = loads[0]
-            if any(i != state["index"] for i in loads):
+            continue
+        if isinstance(s, Let):
+            lets[s.ref] = s.expr
+        loads = by_buf.get(src, ())
+        if isinstance(s, Store) and s.buf == dst:
+            if s.accumulate or not set(loops) <= loop_vars_in(s.index) or index not in (None, s.index):
                 return False
-        return True
-    return ok([stmt], []) and state["stored"]
+            index, stored = s.index, True
+        elif loads and stored:
+            return False
+        if loads and index is None:
+            index = loads[0]
+        if any(i != index for i in loads):
+            return False
+    return stored
 
 
 def plan_buffers(k: Kernel, opts) -> Kernel:
@@ -184,13 +199,18 @@ def plan_buffers(k: Kernel, opts) -> Kernel:
                 first.setdefault(b.name, i)
                 last[b.name] = i
     temps = {t.name: t for t in k.temps}
-    storage, cap, alive = {}, {}, []
+    storage, cap, alive, leaves = {}, {}, [], {}
+
+    def in_place(i, dst, src):
+        if i not in leaves:
+            leaves[i] = _leaves(k.body[i])
+        return _in_place_ok(k.body[i], dst, src, leaves[i])
     for n in sorted(first, key=lambda m: (first[m], m)):   # name breaks ties: same source every process
         t = temps[n]
         i = first[n]
         alive = [m for m in alive if last[m] >= i]          # temporaries still in use at statement i
         busy = {storage[m] for m in alive if last[m] > i or (last[m] == i and not (
-            first[m] < i and _in_place_ok(k.body[i], t, temps[m])))}
+            first[m] < i and in_place(i, t, temps[m])))}
         cands = [s for s in cap if s not in busy and temps[s].dtype == t.dtype and cap[s] >= t.size]
         best = min(cands, key=lambda m: (cap[m], m)) if cands else None
         if best is None:
