@@ -45,11 +45,26 @@ def _array_sig(a):
     return (tuple(a.shape), np.dtype(a.dtype))
 
 
+UNSUPPORTED = {np.dtype(np.float16): "float16"}
+
+
 def _to_host(tree):
-    """Host copies of the device arrays in an argument (tracing runs the function eagerly)."""
+    """The arrays a trace sees: host copies of device arrays, native byte order (a big-endian
+    array is traced as its native twin; each call converts it, as Compiled does), and a clear
+    refusal of dtypes the kernels cannot compute in. The one place both backends rely on."""
     if isinstance(tree, (list, tuple, dict)):
         leaves, td = pytree.flatten(tree)
         return pytree.unflatten(td, [_to_host(x) for x in leaves])
+    if isinstance(tree, (np.ndarray, Tensor)):
+        data = tree.data if isinstance(tree, Tensor) else tree
+        if data.dtype.newbyteorder("=") in UNSUPPORTED:
+            raise TypeError(f"jit_grad: an argument of shape {data.shape} has dtype "
+                            f"{UNSUPPORTED[data.dtype.newbyteorder('=')]}, which compiled kernels do not "
+                            f"support (supported: float32, float64, integers, bool); pass "
+                            f"x.astype(np.float32), or run eagerly with eager=True")
+        if isinstance(tree, np.ndarray) and tree.dtype.byteorder not in "=|":
+            return tree.astype(tree.dtype.newbyteorder("="))
+        return tree
     if not _is_device_array(tree):
         return tree
     if hasattr(tree, "copy_to_host"):
@@ -156,7 +171,7 @@ class JitGrad:
                 key.append(tuple(sig))
             else:
                 key.append(_static_key(a, i))
-        if len(args) <= max(nums):
+        if nums and len(args) <= max(nums):
             raise TypeError(f"jit_grad: argnums={self.argnums} but {len(args)} positional arguments were given")
         for k in sorted(kwargs):
             v = kwargs[k]

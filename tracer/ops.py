@@ -40,6 +40,7 @@ def sign(x): return bind(P["sign"], x)
 def maximum(x, y): return bind(P["maximum"], x, y)
 def minimum(x, y): return bind(P["minimum"], x, y)
 def stop_gradient(x): return bind(P["stop_gradient"], x)
+def zero_dep(g, x): return bind(P["zero_dep"], g, x)
 def square(x): return mul(x, x)
 def logical_and(x, y): return bind(P["logical_and"], x, y)
 def logical_or(x, y): return bind(P["logical_or"], x, y)
@@ -155,7 +156,25 @@ def max_vjp(g, out, x, axes, keepdims):
     """Ties share the gradient equally (as torch.amax)."""
     g, out = keep_axes(g, axes, keepdims), keep_axes(out, axes, keepdims)
     mask = cast(eq(x, out), x.dtype)
-    return mask * (g / sum(mask, axes, keepdims=True))
+    return keep_graph(mask * (g / sum(mask, axes, keepdims=True)), x)
+
+
+def keep_graph(r, *deps):
+    """A derivative whose value depends on an input only through a mask or a sign (relu, abs,
+    max): PyTorch keeps that input in the graph (ThresholdBackward, SgnBackward), so under
+    create_graph=True the gradient is differentiable again and its derivative is zeros, not
+    an error. Recorded only when grad mode is on and the result would not be."""
+    if not STATE.grad_enabled or r.requires_grad or r._tape_ids:
+        return r
+    for d in deps:
+        if isinstance(d, Tensor) and (d.requires_grad or d._tape_ids):
+            return zero_dep(r, d)
+    return r
+
+
+def zeros_for(x):
+    """Zeros of x's shape and dtype (a zero derivative, NaN-free whatever the incoming gradient)."""
+    return broadcast_to(np.zeros((), x.dtype), x.shape)
 
 
 def logsumexp(x, axis=None, keepdims=False):

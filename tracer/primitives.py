@@ -145,10 +145,13 @@ defprim("tanh", np.tanh, (lambda g, out, x: g * (1 - out * out),), expr="tanh({0
 defprim("sigmoid", _sigmoid, (lambda g, out, x: g * out * (1 - out),), expr="sigmoid({0})")
 defprim("softplus", _softplus, (lambda g, out, x: g * T.sigmoid(x),), expr="softplus({0})")
 defprim("relu", lambda x: np.maximum(x, 0).astype(x.dtype, copy=False),
-        (lambda g, out, x: T.where(x > 0, g, 0),), expr="relu({0})")
-defprim("abs", np.abs, (lambda g, out, x: g * T.sign(x),), expr="abs({0})")
+        (lambda g, out, x: T.keep_graph(T.where(x > 0, g, 0), x),), expr="relu({0})")
+defprim("abs", np.abs, (lambda g, out, x: T.keep_graph(g * T.sign(x), x),), expr="abs({0})")
 defprim("sign", np.sign, None, expr="sign({0})")  # zero derivative: not recorded, like comparisons
 defprim("stop_gradient", lambda x: x, None, expr="{0}", backward="StopGradient")
+# g, recorded as depending on x with derivative zero (see ops.keep_graph)
+defprim("zero_dep", lambda g, x: g, (lambda g, out, a, x: g, lambda g, out, a, x: T.zeros_for(x)),
+        expr="{0}", backward="ZeroDepBackward")
 defprim("cast", _cast, (lambda g, out, x, dtype: T.cast(g, x.dtype) if x.dtype.kind in "fc" else None,),
         expr="cast({0})", backward="ToCopyBackward")
 # ------------------------------------------------------------------- elementwise, binary
@@ -163,12 +166,12 @@ defprim("pow", np.power,
          lambda g, out, x, y: T.where(x > 0, g * out * T.log(T.where(x > 0, x, 1)), 0)),
         expr="pow({0}, {1})")
 defprim("maximum", np.maximum,
-        (lambda g, out, x, y: T.where(x > y, g, T.where(x == y, g * 0.5, 0)),
-         lambda g, out, x, y: T.where(y > x, g, T.where(x == y, g * 0.5, 0))),
+        (lambda g, out, x, y: T.keep_graph(T.where(x > y, g, T.where(x == y, g * 0.5, 0)), x, y),
+         lambda g, out, x, y: T.keep_graph(T.where(y > x, g, T.where(x == y, g * 0.5, 0)), x, y)),
         expr="maximum({0}, {1})")
 defprim("minimum", np.minimum,
-        (lambda g, out, x, y: T.where(x < y, g, T.where(x == y, g * 0.5, 0)),
-         lambda g, out, x, y: T.where(y < x, g, T.where(x == y, g * 0.5, 0))),
+        (lambda g, out, x, y: T.keep_graph(T.where(x < y, g, T.where(x == y, g * 0.5, 0)), x, y),
+         lambda g, out, x, y: T.keep_graph(T.where(y < x, g, T.where(x == y, g * 0.5, 0)), x, y)),
         expr="minimum({0}, {1})")
 for _name, _ufunc, _op in [("lt", np.less, "<"), ("le", np.less_equal, "<="), ("gt", np.greater, ">"),
                            ("ge", np.greater_equal, ">="), ("eq", np.equal, "=="),

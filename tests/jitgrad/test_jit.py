@@ -408,3 +408,25 @@ def test_new_process_loads_jit_grad_kernels_from_disk(tmp_path):
         runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
     assert not runs[0]["disk"] and runs[1]["disk"] and runs[1]["misses"] == 0 and runs[1]["compiled"] == 0, runs
     assert runs[0]["value"] == runs[1]["value"]
+
+
+def test_big_endian_arguments_are_computed_in_native_order():
+    f = jg.jit_grad(lambda x, w: jg.sum(jg.tanh(x * w)), argnums=(0, 1))
+    x, w = np.linspace(-1, 1, 5), np.linspace(0.5, 2, 5)
+    want = f(x, w)
+    got = f(x.astype(">f8"), w.astype(">f8"))
+    assert_tree_close(got, want, 1e-12, 1e-12)
+    assert got[1][0].dtype == np.float64 and got[1][0].dtype.byteorder in "=|<"
+
+
+def test_float16_is_refused_with_the_supported_list():
+    f = jg.jit_grad(lambda x: jg.sum(x * x))
+    with pytest.raises(TypeError, match=r"float16.*supported: float32, float64"):
+        f(np.ones(3, np.float16))
+
+
+def test_argnums_empty_compiles_the_value_alone():
+    f = jg.jit_grad(lambda x, y: jg.sum(x * y), argnums=())
+    v, g = f(np.arange(3.0), np.ones(3))
+    assert v == pytest.approx(3.0) and g == ()
+    assert jg.value_and_grad(lambda x, y: jg.sum(x * y), argnums=())(np.arange(3.0), np.ones(3))[1] == ()

@@ -68,6 +68,8 @@ F32 = dict(eps=1e-2, rtol=1e-3, atol=1e-3)
 
 # ----------------------------------------------------------------------------- the table
 CASES: dict[str, list[Case]] = {
+    # value of the first input, derivative zero with respect to the second (ops.keep_graph)
+    "zero_dep": [C(lambda x, y: jg.sum(T.zero_dep(x * 2.0, y) * x), N(3), N(3), id="dep")],
     # ---- elementwise unary primitives
     "neg": [C(jg.neg, N(3, 4), id="2d"), C(jg.neg, N(), id="0d"), C(jg.neg, N(0, 3), id="empty"),
             C(lambda x: -x, N(5), id="operator")],
@@ -256,6 +258,56 @@ def test_maximum_tie_and_relu_kink_conventions():
     np.testing.assert_array_equal(g.numpy(), [0.0, 1.0])
     (g,) = jg.grad(jg.clip(x, 0.0, 1.0).sum(), x)   # bounds included, as torch.clamp
     np.testing.assert_array_equal(g.numpy(), [1.0, 1.0])
+
+
+PIECEWISE_LINEAR = {   # name: f(ops, x) for jitgrad (jg) and, where installed, torch
+    "relu": lambda o, x: o.sum(o.relu(x) * 3.0),
+    "abs": lambda o, x: o.sum(o.abs(x)),
+    "max": lambda o, x: o.max(x * 2.0),
+    "maximum": lambda o, x: o.sum(o.maximum(x, x * 0.0 + 0.1)),
+    "minimum": lambda o, x: o.sum(o.minimum(x, x * 0.5 + 0.2)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(PIECEWISE_LINEAR))
+def test_second_derivatives_of_piecewise_linear_ops_are_zeros(name):
+    """As PyTorch: a gradient taken with create_graph=True from inputs that require grad is
+    differentiable again, and here its derivative is zeros (not 'does not require grad')."""
+    f = PIECEWISE_LINEAR[name]
+    x0 = np.array([0.7, -1.3, 2.1])
+    x = jg.tensor(x0, requires_grad=True)
+    (g,) = jg.grad(f(jg, x), [x], create_graph=True)
+    assert g.requires_grad
+    (h,) = jg.grad(g.sum(), [x], allow_unused=True)
+    np.testing.assert_array_equal(h.numpy(), np.zeros(3))
+    with jg.GradientTape() as outer:          # the same through nested tapes
+        outer.watch(x)
+        with jg.GradientTape() as inner:
+            inner.watch(x)
+            y = f(jg, x)
+        gs = jg.sum(inner.gradient(y, x))
+    np.testing.assert_array_equal(outer.gradient(gs, x).numpy(), np.zeros(3))
+    torch = pytest.importorskip("torch")
+    xt = torch.tensor(x0, requires_grad=True)
+    (gt,) = torch.autograd.grad(f(torch, xt), [xt], create_graph=True)
+    np.testing.assert_array_equal(g.detach().numpy(), gt.detach().numpy())
+    try:
+        (ht,) = torch.autograd.grad(gt.sum(), [xt], allow_unused=True)
+    except RuntimeError:   # torch.max/maximum/minimum keep no graph there: torch raises, jitgrad gives zeros
+        assert name in ("max", "maximum", "minimum"), name
+        return
+    np.testing.assert_array_equal(h.numpy(), np.zeros(3) if ht is None else ht.numpy(force=True))
+
+
+def test_hessian_of_a_relu_network_is_its_linear_part():
+    """Hessian-vector product of sum(relu(W x)^2): the relu kinks contribute zeros, the square
+    does not (checked against finite differences)."""
+    rng = np.random.default_rng(3)
+    w = rng.standard_normal((4, 3))
+
+    def f(x):
+        return jg.sum(jg.relu(jg.matmul(w, x)) ** 2)
+    jg.check_grads(f, [rng.standard_normal(3)], order=2, compiled=False)
 
 
 def test_stop_gradient():
