@@ -566,6 +566,25 @@ def _bool_only(logical, ufunc):
     return fn
 
 
+def _no_out(fn, name):
+    """A NumPy function signature on a jitgrad op: `dtype`/`out` and friends are refused."""
+    def wrapped(*args, **kwargs):
+        extra = {k: v for k, v in kwargs.items() if v is not None and k in ("out", "dtype", "where", "initial")}
+        if extra:
+            raise TypeError(f"np.{name} on a Tensor: {', '.join(extra)}= is not supported by jitgrad")
+        return fn(*args, **{k: v for k, v in kwargs.items() if k not in ("out", "dtype", "where", "initial")})
+    return wrapped
+
+
+ARRAY_FUNCTIONS = {n: _no_out(f, n) for n, f in {
+    "sum": sum, "mean": mean, "max": max, "amax": max, "min": min, "amin": min,
+    "concatenate": concatenate, "stack": stack, "where": where, "clip": clip, "dot": dot,
+    "matmul": matmul, "reshape": lambda a, newshape=None, shape=None, **kw: reshape(a, shape if shape is not None else newshape),
+    "transpose": lambda a, axes=None: transpose(a, *(axes or ())), "swapaxes": swapaxes,
+    "squeeze": squeeze, "expand_dims": expand_dims, "broadcast_to": broadcast_to,
+    "square": square, "abs": abs, "exp": exp, "log": log, "tanh": tanh, "sqrt": sqrt,
+}.items()}
+
 UFUNCS = {
     "add": add, "subtract": sub, "multiply": mul, "true_divide": div, "divide": div,
     "negative": neg, "power": pow, "exp": exp, "log": log, "log1p": log1p, "expm1": expm1,

@@ -432,9 +432,51 @@ class Tensor:
         from . import ops
         fn = ops.UFUNCS.get(ufunc.__name__) if method == "__call__" and not kwargs else None
         if fn is None:
+            name = f"np.{ufunc.__name__}" + (f".{method}" if method != "__call__" else "")
+            _refuse_if_differentiated(name, inputs, kwargs)
             arrays = [np.asarray(x) if isinstance(x, Tensor) else x for x in inputs]
             return getattr(ufunc, method)(*arrays, **kwargs)
         return fn(*inputs)
+
+    def __array_function__(self, func, types, args, kwargs):
+        """NumPy functions on Tensors: jitgrad's op where one exists (eagerly and traced alike);
+        otherwise NumPy on the arrays when no gradient is involved, else a TypeError, never a
+        silently dropped gradient. np.asarray(t) stays the explicit way out of the graph."""
+        from . import ops
+        fn = ops.ARRAY_FUNCTIONS.get(func.__name__)
+        if fn is not None:
+            return fn(*args, **kwargs)
+        _refuse_if_differentiated(f"np.{func.__name__}", args, kwargs)
+        return func(*_arrays(args), **_arrays(kwargs))
+
+
+def _tensors_in(x):
+    if isinstance(x, Tensor):
+        yield x
+    elif isinstance(x, (list, tuple)):
+        for v in x:
+            yield from _tensors_in(v)
+    elif isinstance(x, dict):
+        for v in x.values():
+            yield from _tensors_in(v)
+
+
+def _arrays(x):
+    if isinstance(x, Tensor):
+        return x.data
+    if isinstance(x, (list, tuple)):
+        return type(x)(_arrays(v) for v in x)
+    if isinstance(x, dict):
+        return {k: _arrays(v) for k, v in x.items()}
+    return x
+
+
+def _refuse_if_differentiated(name, args, kwargs):
+    for t in _tensors_in((args, kwargs)):
+        if t._requires_grad or t._tape_ids or t._traced:
+            raise TypeError(f"{name} is not differentiable in jitgrad: applied to a Tensor of shape "
+                            f"{t.shape} that is part of a graph, it would drop the gradient (at "
+                            f"{where_str()}); use jitgrad's ops, or np.asarray(t) to leave the graph")
 
 
 class _HookHandle:
