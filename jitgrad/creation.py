@@ -73,11 +73,23 @@ def eye(n, m=None, dtype=np.float32, requires_grad=False):
     return Tensor(np.eye(n, m, dtype=dtype), requires_grad=requires_grad)
 
 
+def _no_frozen_draws(name, seed):
+    """Under jit_grad a draw made while tracing would be a constant of the compiled function:
+    the same numbers on every call. With a seed that is also what eager gives, so it is allowed."""
+    from tracer.tensor import STATE, TraceError, where_str
+    if seed is None and STATE.trace_depth:
+        raise TraceError(f"jg.{name} without a seed inside a jit_grad function at {where_str()}: the draw "
+                         f"would be frozen into the compiled code (the same numbers on every call); pass "
+                         f"the random array as an argument, or run eagerly with eager=True")
+
+
 def randn(*shape, dtype=np.float32, seed=None, requires_grad=False):
+    _no_frozen_draws("randn", seed)
     rng = np.random.default_rng(seed)
     return Tensor(rng.standard_normal(_shape(shape)).astype(dtype), requires_grad=requires_grad)
 
 
 def rand(*shape, dtype=np.float32, seed=None, requires_grad=False):
+    _no_frozen_draws("rand", seed)
     rng = np.random.default_rng(seed)
     return Tensor(rng.random(_shape(shape)).astype(dtype), requires_grad=requires_grad)

@@ -15,11 +15,12 @@ from collections import namedtuple
 
 import numpy as np
 
-from tracer import Tensor, make_program, tracing
+from tracer import Tensor, TraceError, make_program, tracing
 from tracer.program import evaluate
 
 from . import config, pytree
 from .dynamic import Family, shape_free
+from .nn import MODE_READS
 from .autodiff import (accumulate, call_differentiated, captured_leaves, differentiate, prepare_args,
                        split_output, value_and_grad)
 
@@ -89,7 +90,8 @@ def _static_key(x, i):
 class _Entry:
     """One compiled signature: how to run it and how to rebuild the results."""
     __slots__ = ("run", "program", "compiled", "specs", "aux_def", "aux_static", "n_aux",
-                 "captured", "n_diff", "key", "reason", "argnums_int", "timings", "arg_paths", "family")
+                 "captured", "n_diff", "key", "reason", "argnums_int", "timings", "arg_paths", "family",
+                 "modes")
 
 
 class JitGrad:
@@ -267,10 +269,20 @@ class JitGrad:
                                                     for j, leaf in enumerate(leaves)])
         kw = {k: traced(v, (k, None)) if _is_array(v) else v for k, v in sorted(kwargs.items())}
         t0 = time.perf_counter()
-        with tracing():
-            value, aux = split_output(call_differentiated(self.f, new_args, kw), self.has_aux, "jit_grad")
-            captured = captured_leaves(value, diff + arg_leaves)
-            grads = differentiate(value, diff, captured + arg_leaves, create_graph=True)
+        np_state = _np_random_state()
+        prev_reads, MODE_READS.reads = MODE_READS.reads, []
+        try:
+            with tracing():
+                value, aux = split_output(call_differentiated(self.f, new_args, kw), self.has_aux, "jit_grad")
+                captured = captured_leaves(value, diff + arg_leaves)
+                grads = differentiate(value, diff, captured + arg_leaves, create_graph=True)
+            modes = list({id(m): (m, v) for m, v in MODE_READS.reads}.values())
+        finally:
+            MODE_READS.reads = prev_reads
+        if _np_random_state() != np_state:
+            raise TraceError(f"np.random was used while jit_grad traced {getattr(self.f, '__qualname__', self.f)}: "
+                             f"the draw would be frozen into the compiled code (the same numbers on every "
+                             f"call); pass random arrays as arguments, or run eagerly with eager=True")
         aux_leaves, aux_def = pytree.flatten(aux) if self.has_aux else ([], None)
         aux_tensors = [a for a in aux_leaves if isinstance(a, Tensor)]
         program = make_program(dyn, [value, *aux_tensors, *grads])
@@ -278,6 +290,7 @@ class JitGrad:
         e.program, e.specs, e.captured, e.n_diff, e.key = program, specs, captured, len(diff), key
         e.aux_def, e.n_aux = aux_def, len(aux_tensors)
         e.arg_paths = arg_paths
+        e.modes = modes
         e.aux_static = [None if isinstance(a, Tensor) else a for a in aux_leaves]
         e.argnums_int = isinstance(self.argnums, int)
         e.family = family
@@ -401,6 +414,15 @@ def _make_runner(e, has_aux):
     else:
         def call(arrays):
             return compiled(*arrays)
+    if e.modes:
+        inner, modes = call, e.modes
+
+        def call(arrays):
+            for m, v in modes:
+                if m.__dict__.get("_training", True) != v:
+                    raise _Stale(f"{type(m).__name__} switched to {'training' if not v else 'eval'} mode "
+                                 f"(the function read its training flag while tracing)")
+            return inner(arrays)
 
     if all(td is None for _, td in specs):     # bare arrays at argnums: gradients as they come
         if e.argnums_int:
@@ -449,6 +471,12 @@ def _args_at(args, kwargs, paths):
                 leaves[where] = pytree.flatten(a)[0]
             out.append(leaves[where][j])
     return out
+
+
+def _np_random_state():
+    """NumPy's global generator position (what np.random.rand & co advance)."""
+    st = np.random.get_state()
+    return (st[2], st[1][:4].tobytes(), st[3])
 
 
 def _const_guard(program):

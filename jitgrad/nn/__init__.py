@@ -9,6 +9,7 @@ as PyTorch does (from NumPy's global generator: `np.random.seed` makes it reprod
 from __future__ import annotations
 
 import math
+import threading
 from collections import OrderedDict
 
 import numpy as np
@@ -46,9 +47,35 @@ class Parameter(Tensor):
         return (Parameter, (self.data, self.requires_grad))
 
 
+class _ModeReads(threading.local):
+    reads = None     # a list while jit_grad traces: (module, training flag) for every read
+
+
+MODE_READS = _ModeReads()
+
+
+class _TrainingFlag:
+    """`Module.training`. Reads are recorded while jit_grad traces, so a compiled function knows
+    which modules' modes it depends on and retraces when one changes (model.eval() after the
+    first compiled call would otherwise be ignored)."""
+
+    def __get__(self, m, cls=None):
+        if m is None:
+            return self
+        v = m.__dict__.get("_training", True)
+        if MODE_READS.reads is not None:
+            MODE_READS.reads.append((m, v))
+        return v
+
+    def __set__(self, m, value):
+        m.__dict__["_training"] = bool(value)
+
+
 class Module:
     """Base class: assign `Parameter`s and sub-`Module`s as attributes in `__init__` (they are
     registered in assignment order) and define `forward`; call the module to run it."""
+
+    training = _TrainingFlag()
 
     def __init__(self):
         object.__setattr__(self, "training", True)

@@ -430,3 +430,42 @@ def test_argnums_empty_compiles_the_value_alone():
     v, g = f(np.arange(3.0), np.ones(3))
     assert v == pytest.approx(3.0) and g == ()
     assert jg.value_and_grad(lambda x, y: jg.sum(x * y), argnums=())(np.arange(3.0), np.ones(3))[1] == ()
+
+
+def test_module_mode_read_while_tracing_is_guarded():
+    """model.eval() after the first compiled call changes what the function computes (it read
+    `self.training`): the next call retraces instead of reusing the training-mode kernel."""
+    class Head(jg.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = jg.nn.Linear(3, 2)
+
+        def forward(self, x):
+            y = self.lin(x)
+            return y * 2.0 if self.training else y
+
+    m = Head()
+    f = jg.jit_grad(lambda x: jg.sum(m(x) ** 2))
+    x = np.random.default_rng(0).standard_normal((4, 3)).astype(np.float32)
+    results = []
+    for mode in (True, False, True, False):
+        m.train(mode)
+        results.append(f(x))
+        assert_tree_close(results[-1], jg.value_and_grad(lambda x: jg.sum(m(x) ** 2))(x))
+    assert results[0][0] == pytest.approx(4 * results[1][0], rel=1e-5)
+    assert "eval mode" in f.last_reason or "training mode" in f.last_reason
+
+
+def test_global_numpy_random_draws_while_tracing_raise():
+    f = jg.jit_grad(lambda x: jg.sum(x * np.random.rand(3)))
+    with pytest.raises(jg.TraceError, match="np.random was used while jit_grad traced"):
+        f(np.ones(3))
+
+
+def test_unseeded_jitgrad_draws_while_tracing_raise_seeded_ones_are_constants():
+    with pytest.raises(jg.TraceError, match=r"jg.randn without a seed .*test_jit.py"):
+        jg.jit_grad(lambda x: jg.sum(x * jg.randn(3)))(np.ones(3))
+    f = jg.jit_grad(lambda x: jg.sum(x * jg.randn(3, seed=4, dtype=np.float64)))
+    want = jg.value_and_grad(lambda x: jg.sum(x * jg.randn(3, seed=4, dtype=np.float64)))(np.ones(3))
+    assert_tree_close(f(np.ones(3)), want)
+    assert_tree_close(f(np.ones(3)), want)       # the same seed: the same numbers every call, as eagerly
