@@ -290,7 +290,7 @@ class JitGrad:
         e.program, e.specs, e.captured, e.n_diff, e.key = program, specs, captured, len(diff), key
         e.aux_def, e.n_aux = aux_def, len(aux_tensors)
         e.arg_paths = arg_paths
-        e.modes = modes
+        e.modes = modes + _python_numbers(self.f)
         e.aux_static = [None if isinstance(a, Tensor) else a for a in aux_leaves]
         e.argnums_int = isinstance(self.argnums, int)
         e.family = family
@@ -419,7 +419,10 @@ def _make_runner(e, has_aux):
 
         def call(arrays):
             for m, v in modes:
-                if m.__dict__.get("_training", True) != v:
+                if isinstance(m, _NumberRef):
+                    if m.get() != v:
+                        raise _Stale(f"the captured Python number {m.name} changed from {v!r} to {m.get()!r}")
+                elif m.__dict__.get("_training", True) != v:
                     raise _Stale(f"{type(m).__name__} switched to {'training' if not v else 'eval'} mode "
                                  f"(the function read its training flag while tracing)")
             return inner(arrays)
@@ -470,6 +473,40 @@ def _args_at(args, kwargs, paths):
             if where not in leaves:
                 leaves[where] = pytree.flatten(a)[0]
             out.append(leaves[where][j])
+    return out
+
+
+class _NumberRef:
+    """A Python number the traced function refers to directly (a global or closure variable):
+    its value is compiled in, so a change retraces (torch.compile guards them too)."""
+    __slots__ = ("name", "get")
+
+    def __init__(self, name, get):
+        self.name, self.get = name, get
+
+
+_NUMBER_TYPES = (bool, int, float, complex)
+
+
+def _python_numbers(f):
+    """[(_NumberRef, value at trace time)] for f's globals and closure cells holding numbers.
+    Numbers reached indirectly (attributes, other functions' globals) are compiled in unguarded."""
+    f = getattr(f, "__func__", f)
+    code, out = getattr(f, "__code__", None), []
+    if code is None:
+        return out
+    for name, cell in zip(code.co_freevars, f.__closure__ or ()):
+        try:
+            v = cell.cell_contents
+        except ValueError:
+            continue
+        if type(v) in _NUMBER_TYPES:
+            out.append((_NumberRef(name, lambda c=cell: c.cell_contents), v))
+    g = f.__globals__
+    for name in code.co_names:
+        v = g.get(name)
+        if type(v) in _NUMBER_TYPES:
+            out.append((_NumberRef(name, lambda n=name: g.get(n)), v))
     return out
 
 

@@ -469,3 +469,26 @@ def test_unseeded_jitgrad_draws_while_tracing_raise_seeded_ones_are_constants():
     want = jg.value_and_grad(lambda x: jg.sum(x * jg.randn(3, seed=4, dtype=np.float64)))(np.ones(3))
     assert_tree_close(f(np.ones(3)), want)
     assert_tree_close(f(np.ones(3)), want)       # the same seed: the same numbers every call, as eagerly
+
+
+SCALE = 2.0
+
+
+def test_captured_python_numbers_are_guarded():
+    global SCALE
+    f = jg.jit_grad(lambda x: jg.sum(x * SCALE))
+    assert f(np.ones(3))[0] == pytest.approx(6.0)
+    SCALE = 3.0
+    try:
+        assert f(np.ones(3))[0] == pytest.approx(9.0)       # retraced, not the stale 2.0
+        assert "SCALE changed from 2.0 to 3.0" in f.last_reason
+    finally:
+        SCALE = 2.0
+    k = 1.5
+
+    def g(x):
+        return jg.sum(x * k)
+    h = jg.jit_grad(g)
+    assert h(np.ones(2))[0] == pytest.approx(3.0)
+    k = 4.0
+    assert h(np.ones(2))[0] == pytest.approx(8.0)
