@@ -11,15 +11,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from tracer.primitives import PRIMS
+
 INT = np.dtype(np.int64)
 BOOL = np.dtype(np.bool_)
-# scalar ops a backend must render; the number is the arity (None: any)
-OPS = {**{k: 1 for k in "neg exp log log1p expm1 sqrt sin cos tanh sigmoid softplus relu abs sign "
-                         "logical_not cast".split()},
-       **{k: 2 for k in "add sub mul div pow maximum minimum lt le gt ge eq ne logical_and logical_or "
-                         "idiv mod wrap_index".split()},
-       "where": 3}
-TRANSCENDENTAL = set("exp log log1p expm1 sqrt sin cos tanh sigmoid softplus pow div".split())
+# scalar ops a backend must render, with their arity: every elementwise primitive that is an
+# op of its own (not a pass-through such as stop_gradient), and the index arithmetic lowering adds
+OPS = {**{p.name: p.arity for p in PRIMS.values() if p.kind == "elementwise" and p.expr != "{0}"},
+       "idiv": 2, "mod": 2, "wrap_index": 2}
+TRANSCENDENTAL = {p.name for p in PRIMS.values() if p.cost > 1}
 
 
 # ----------------------------------------------------------------------------- expressions

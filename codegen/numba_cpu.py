@@ -35,8 +35,8 @@ from .patterns import abstract, split_nests
 
 JITGRAD_VERSION = "0.1.0"
 FASTMATH = {"reassoc", "contract"}   # lets float reductions vectorise; keeps inf/nan semantics
-_MATH = "exp log log1p expm1 tanh sigmoid softplus sin cos sqrt pow".split()
-_HELPERS = "maximum minimum relu sign wrap_index".split()
+_MATH = "exp log log1p expm1 tanh sigmoid softplus sin cos sqrt pow".split()     # codegen.fastmath
+_HELPERS = "maximum minimum relu sign wrap_index".split()                         # codegen.scalar
 
 
 # ----------------------------------------------------------------------------- rendering
@@ -54,8 +54,36 @@ def const_src(v, dt):
     return f"np.{dt.name}({v!r})"
 
 
-_INFIX = {"add": "+", "sub": "-", "mul": "*", "div": "/", "idiv": "//", "mod": "%", "lt": "<", "le": "<=",
-          "gt": ">", "ge": ">=", "eq": "==", "ne": "!=", "logical_and": "&", "logical_or": "|"}
+def _infix(sym):
+    return lambda a, dt: f"({a[0]} {sym} {a[1]})"
+
+
+def _math(name):
+    """Vectorisable float math from codegen.fastmath; NumPy's for integer arguments."""
+    return lambda a, dt: f"{name}({a[0]})" if dt.kind == "f" else f"np.{name}({a[0]})"
+
+
+def _helper(name):
+    return lambda a, dt: f"{name}({', '.join(a)})"
+
+
+# scalar op -> (argument sources, result dtype) -> Python source: one line per op
+RENDER = {
+    "add": lambda a, dt: f"({a[0]} | {a[1]})" if dt == BOOL else f"({a[0]} + {a[1]})",
+    "mul": lambda a, dt: f"({a[0]} & {a[1]})" if dt == BOOL else f"({a[0]} * {a[1]})",
+    "sub": _infix("-"), "div": _infix("/"), "idiv": _infix("//"), "mod": _infix("%"),
+    "lt": _infix("<"), "le": _infix("<="), "gt": _infix(">"), "ge": _infix(">="), "eq": _infix("=="),
+    "ne": _infix("!="), "logical_and": _infix("&"), "logical_or": _infix("|"),
+    "neg": lambda a, dt: f"(-{a[0]})",
+    "logical_not": lambda a, dt: f"(not {a[0]})",
+    "where": lambda a, dt: f"({a[1]} if {a[0]} else {a[2]})",
+    "cast": lambda a, dt: f"({a[0]} != 0)" if dt == BOOL else f"np.{dt.name}({a[0]})",
+    "abs": lambda a, dt: f"abs({a[0]})",
+    "pow": lambda a, dt: f"pow({a[0]}, {a[1]})" if dt.kind == "f" else f"({a[0]} ** {a[1]})",
+    "erf": lambda a, dt: f"erf({a[0]})",          # math.erf: libm, keeps float32 in float32
+    **{op: _math(op) for op in "exp log log1p expm1 tanh sigmoid softplus sin cos sqrt".split()},
+    **{op: _helper(op) for op in "maximum minimum relu sign wrap_index".split()},
+}
 
 
 def index_src(e, names):
@@ -65,39 +93,20 @@ def index_src(e, names):
     return expr_src(e, names) if isinstance(e, Const) else f"np.uintp({expr_src(e, names)})"
 
 
-def expr_src(e, names, index=index_src, call=None):
-    """Python source of an expression. A backend can change how flat indices are rendered
-    (`index(e, names)`) and how ops are spelled (`call(op, arg sources, dtype)`: None keeps
-    this rendering); CUDA does both."""
+def expr_src(e, names, index=index_src, render=None):
+    """Python source of an expression. A backend changes how flat indices are rendered
+    (`index(e, names)`) and how ops are spelled (`render`, a table like RENDER); CUDA does both."""
     if isinstance(e, Const):
         return const_src(e.value, e.dtype)
     if isinstance(e, (Idx, Acc, LetRef, Sym)):
         return e.name
     if isinstance(e, Load):
         return f"{names[e.buf.name]}[{index(e.index, names)}]"
-    s = [expr_src(x, names, index, call) for x in e.srcs]
-    op, dt = e.op, e.dtype
-    if call is not None:
-        r = call(op, s, dt)
-        if r is not None:
-            return r
-    if op in ("add", "mul") and dt == BOOL:
-        return f"({s[0]} {'|' if op == 'add' else '&'} {s[1]})"
-    if op in _INFIX:
-        return f"({s[0]} {_INFIX[op]} {s[1]})"
-    if op == "neg":
-        return f"(-{s[0]})"
-    if op == "logical_not":
-        return f"(not {s[0]})"
-    if op == "where":
-        return f"({s[1]} if {s[0]} else {s[2]})"
-    if op == "cast":
-        return f"({s[0]} != 0)" if dt == BOOL else f"np.{dt.name}({s[0]})"
-    if op == "abs":
-        return f"abs({s[0]})"
-    if op in _MATH and dt.kind != "f":   # integer pow and friends (float math comes from fastmath)
-        return f"({s[0]} ** {s[1]})" if op == "pow" else f"np.{op}({s[0]})"
-    return f"{op}({', '.join(s)})"
+    table = RENDER if render is None else render
+    fn = table.get(e.op)
+    if fn is None:
+        raise NotImplementedError(f"{'cpu' if render is None else 'this'} backend cannot render the scalar op {e.op!r}")
+    return fn([expr_src(x, names, index, render) for x in e.srcs], e.dtype)
 
 
 def _acc_init(acc):
@@ -236,7 +245,7 @@ def body_src(body, names, depth, accs=None):
 
 
 FLAGS = ["nogil=True", "error_model='numpy'", "fastmath={" + ", ".join(map(repr, sorted(FASTMATH))) + "}"]
-HEAD = ["import numpy as np", "from numba import njit, prange",
+HEAD = ["import numpy as np", "from math import erf", "from numba import njit, prange",
         f"from codegen.fastmath import {', '.join(_MATH)}",
         f"from codegen.scalar import {', '.join(_HELPERS)}, kernel_jit", "", ""]
 

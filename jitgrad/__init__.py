@@ -6,11 +6,13 @@
 """
 from tracer import (AnomalyError, ShapeError, Tensor, TraceError, enable_grad, is_grad_enabled,
                     no_grad, set_grad_enabled)
-from tracer.ops import (abs, add, broadcast_to, clip, concatenate, cos, div, dot, exp, expand_dims,
-                        expm1, log, log1p, log_softmax, logsumexp, matmul, max, maximum, mean, min,
-                        minimum, mul, neg, pow, relu, reshape, sigmoid, sign, sin, softmax, softplus,
-                        sqrt, square, squeeze, stack, stop_gradient, sub, sum, swapaxes, tanh,
-                        transpose, where)
+from tracer.ops import (add, broadcast_to, clip, concatenate, div, dot, expand_dims, log_softmax,
+                        logsumexp, matmul, max, maximum, mean, min, minimum, mul, neg, pow, reshape,
+                        softmax, square, squeeze, stack, stop_gradient, sub, sum, swapaxes, transpose,
+                        where)
+from tracer.ops import PUBLIC as _PUBLIC
+
+globals().update(_PUBLIC)     # the primitive table's api=True rows: jg.exp, jg.tanh, jg.erf, ...
 
 from . import config
 from .autodiff import Function, GradientTape, backward, grad, value_and_grad

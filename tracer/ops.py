@@ -24,19 +24,20 @@ def add(x, y): return bind(P["add"], x, y)
 def sub(x, y): return bind(P["sub"], x, y)
 def mul(x, y): return bind(P["mul"], x, y)
 def neg(x): return bind(P["neg"], x)
-def exp(x): return bind(P["exp"], x)
-def log(x): return bind(P["log"], x)
-def log1p(x): return bind(P["log1p"], x)
-def expm1(x): return bind(P["expm1"], x)
-def sqrt(x): return bind(P["sqrt"], x)
-def sin(x): return bind(P["sin"], x)
-def cos(x): return bind(P["cos"], x)
-def tanh(x): return bind(P["tanh"], x)
-def sigmoid(x): return bind(P["sigmoid"], x)
-def softplus(x): return bind(P["softplus"], x)
-def relu(x): return bind(P["relu"], x)
-def abs(x): return bind(P["abs"], x)
-def sign(x): return bind(P["sign"], x)
+def _unary(prim):
+    def op(x):
+        return bind(prim, x)
+    op.__name__ = op.__qualname__ = prim.name
+    op.__doc__ = f"Elementwise {prim.name} (the {prim.name!r} row of tracer.primitives)."
+    return op
+
+
+# the rows marked api=True: jg.exp, jg.tanh, ..., defined from the table alone
+PUBLIC = {p.name: _unary(p) for p in PRIMS.values() if p.api}
+globals().update(PUBLIC)
+exp, log, tanh, sin, cos, sqrt, abs, sign = (PUBLIC[n] for n in "exp log tanh sin cos sqrt abs sign".split())  # noqa: used below
+
+
 def maximum(x, y): return bind(P["maximum"], x, y)
 def minimum(x, y): return bind(P["minimum"], x, y)
 def stop_gradient(x): return bind(P["stop_gradient"], x)
@@ -547,9 +548,7 @@ _METHODS = {
     "reshape": reshape, "transpose": transpose, "swapaxes": swapaxes, "squeeze": squeeze,
     "expand_dims": expand_dims, "broadcast_to": broadcast_to, "astype": astype,
     "flatten": lambda self: reshape(self, (-1,)), "clip": clip, "matmul": matmul, "dot": dot,
-    "exp": exp, "log": log, "log1p": log1p, "expm1": expm1, "sqrt": sqrt, "square": square,
-    "abs": abs, "sin": sin, "cos": cos, "tanh": tanh, "sigmoid": sigmoid, "relu": relu,
-    "softplus": softplus, "sign": sign, "pow": pow, "maximum": maximum, "minimum": minimum,
+    "square": square, "pow": pow, "maximum": maximum, "minimum": minimum, **PUBLIC,
 }
 for _n, _f in _METHODS.items():
     setattr(Tensor, _n, _f)
@@ -587,10 +586,10 @@ ARRAY_FUNCTIONS = {n: _no_out(f, n) for n, f in {
 
 UFUNCS = {
     "add": add, "subtract": sub, "multiply": mul, "true_divide": div, "divide": div,
-    "negative": neg, "power": pow, "exp": exp, "log": log, "log1p": log1p, "expm1": expm1,
-    "sqrt": sqrt, "square": square, "sin": sin, "cos": cos, "tanh": tanh, "absolute": abs,
+    "negative": neg, "power": pow, "square": square,
     "maximum": maximum, "minimum": minimum, "less": lt, "less_equal": le, "greater": gt,
-    "greater_equal": ge, "equal": eq, "not_equal": ne, "matmul": matmul, "sign": sign,
+    "greater_equal": ge, "equal": eq, "not_equal": ne, "matmul": matmul,
+    **{P[n].ufunc: f for n, f in PUBLIC.items() if P[n].ufunc},
     "logical_and": logical_and, "logical_or": logical_or, "logical_not": logical_not,
     "bitwise_and": _bool_only(logical_and, np.bitwise_and),  # ndarray & Tensor on booleans
     "bitwise_or": _bool_only(logical_or, np.bitwise_or), "invert": _bool_only(logical_not, np.invert),

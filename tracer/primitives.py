@@ -8,12 +8,14 @@ primitives, the scalar expression the code generator emits. Rules receive
 backward engine un-broadcasts gradients, so rules ignore broadcasting. Composite ops (softmax,
 mean, logsumexp, ...) live in `tracer.ops` and need no rules.
 
-Scalar expression vocabulary (what a backend must provide): arithmetic and comparison
-operators, and the functions exp log log1p expm1 sqrt sin cos tanh sigmoid softplus relu abs
-sign pow maximum minimum where cast.
+The scalar op of an elementwise row is named by the row (its arity read from `expr`); each
+backend renders it from its own `RENDER` table (codegen), and `codegen.ir.OPS` is derived from
+this table. Rows with `api=True` become `jg.<name>`, a Tensor method and (with `ufunc=`) the
+target of that NumPy ufunc.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Callable
 
@@ -29,12 +31,20 @@ class Prim:
     vjp: object = None          # tuple of per-input rules (None: not differentiable there),
                                 # or a function argnum -> rule for variadic primitives
     kind: str = "elementwise"   # elementwise | reduce | view | index | matmul | concat
-    expr: str | None = None     # elementwise only: scalar expression over {0}, {1}, ...
+    expr: str | None = None     # elementwise only: the scalar op over {0}, {1}, ... ("{0}": none)
     check: Callable = lambda datas, params: None
     backward_name: str = ""
+    cost: int = 1               # relative cost of the scalar op (fusion recomputes cheap ones)
+    api: bool = False           # a unary op exported as jg.<name>, Tensor.<name>() ...
+    ufunc: str | None = None    # ... and the NumPy ufunc (by __name__) that dispatches to it
 
     def rule(self, i):
         return self.vjp(i) if callable(self.vjp) else self.vjp[i]
+
+    @property
+    def arity(self):
+        """Inputs of the scalar op, from its expression."""
+        return len(set(re.findall(r"\{(\d+)\}", self.expr or "")))
 
     def __repr__(self):
         return f"Prim({self.name})"
@@ -47,11 +57,12 @@ def _camel(name):
     return "".join(p.capitalize() for p in name.split("_"))
 
 
-def defprim(name, impl, vjp=None, kind="elementwise", expr=None, check=None, backward=None):
+def defprim(name, impl, vjp=None, kind="elementwise", expr=None, check=None, backward=None, cost=1,
+            api=False, ufunc=None):
     if check is None and kind == "elementwise":
         check = _check_broadcast
     p = Prim(name, impl, vjp, kind, expr, check or (lambda d, p: None),
-             backward or _camel(name) + "Backward")
+             backward or _camel(name) + "Backward", cost, api, ufunc)
     PRIMS[name] = p
     return p
 
@@ -126,6 +137,11 @@ def _softplus(x):
     return (np.maximum(x, 0) + np.log1p(np.exp(-np.abs(x)))).astype(x.dtype, copy=False)
 
 
+def _erf(x):
+    from scipy.special import erf   # SciPy (a dependency) only once erf is used
+    return erf(x).astype(x.dtype if x.dtype.kind == "f" else np.float64, copy=False)
+
+
 def _reduce_max(x, axes, keepdims):
     return np.max(x, axis=axes, keepdims=keepdims)
 
@@ -134,20 +150,26 @@ def _reduce_max(x, axes, keepdims):
 # T is tracer.ops, imported at the bottom: rules are called long after import.
 # ------------------------------------------------------------------- elementwise, unary
 defprim("neg", np.negative, (lambda g, out, x: -g,), expr="(-{0})")
-defprim("exp", np.exp, (lambda g, out, x: g * out,), expr="exp({0})")
-defprim("log", np.log, (lambda g, out, x: g / x,), expr="log({0})")
-defprim("log1p", np.log1p, (lambda g, out, x: g / (1 + x),), expr="log1p({0})")
-defprim("expm1", np.expm1, (lambda g, out, x: g * (out + 1),), expr="expm1({0})")
-defprim("sqrt", np.sqrt, (lambda g, out, x: g * 0.5 / out,), expr="sqrt({0})")
-defprim("sin", np.sin, (lambda g, out, x: g * T.cos(x),), expr="sin({0})")
-defprim("cos", np.cos, (lambda g, out, x: -g * T.sin(x),), expr="cos({0})")
-defprim("tanh", np.tanh, (lambda g, out, x: g * (1 - out * out),), expr="tanh({0})")
-defprim("sigmoid", _sigmoid, (lambda g, out, x: g * out * (1 - out),), expr="sigmoid({0})")
-defprim("softplus", _softplus, (lambda g, out, x: g * T.sigmoid(x),), expr="softplus({0})")
+defprim("exp", np.exp, (lambda g, out, x: g * out,), expr="exp({0})", cost=10, api=True, ufunc="exp")
+defprim("log", np.log, (lambda g, out, x: g / x,), expr="log({0})", cost=10, api=True, ufunc="log")
+defprim("log1p", np.log1p, (lambda g, out, x: g / (1 + x),), expr="log1p({0})", cost=10, api=True,
+        ufunc="log1p")
+defprim("expm1", np.expm1, (lambda g, out, x: g * (out + 1),), expr="expm1({0})", cost=10, api=True,
+        ufunc="expm1")
+defprim("sqrt", np.sqrt, (lambda g, out, x: g * 0.5 / out,), expr="sqrt({0})", cost=10, api=True, ufunc="sqrt")
+defprim("sin", np.sin, (lambda g, out, x: g * T.cos(x),), expr="sin({0})", cost=10, api=True, ufunc="sin")
+defprim("cos", np.cos, (lambda g, out, x: -g * T.sin(x),), expr="cos({0})", cost=10, api=True, ufunc="cos")
+defprim("tanh", np.tanh, (lambda g, out, x: g * (1 - out * out),), expr="tanh({0})", cost=10, api=True,
+        ufunc="tanh")
+defprim("sigmoid", _sigmoid, (lambda g, out, x: g * out * (1 - out),), expr="sigmoid({0})", cost=10, api=True)
+defprim("softplus", _softplus, (lambda g, out, x: g * T.sigmoid(x),), expr="softplus({0})", cost=10, api=True)
+defprim("erf", _erf, (lambda g, out, x: g * (2 / np.sqrt(np.pi)) * T.exp(-x * x),), expr="erf({0})", cost=10,
+        api=True, ufunc="erf")
 defprim("relu", lambda x: np.maximum(x, 0).astype(x.dtype, copy=False),
-        (lambda g, out, x: T.keep_graph(T.where(x > 0, g, 0), x),), expr="relu({0})")
-defprim("abs", np.abs, (lambda g, out, x: T.keep_graph(g * T.sign(x), x),), expr="abs({0})")
-defprim("sign", np.sign, None, expr="sign({0})")  # zero derivative: not recorded, like comparisons
+        (lambda g, out, x: T.keep_graph(T.where(x > 0, g, 0), x),), expr="relu({0})", api=True)
+defprim("abs", np.abs, (lambda g, out, x: T.keep_graph(g * T.sign(x), x),), expr="abs({0})", api=True,
+        ufunc="absolute")
+defprim("sign", np.sign, None, expr="sign({0})", api=True, ufunc="sign")  # zero derivative: not recorded
 defprim("stop_gradient", lambda x: x, None, expr="{0}", backward="StopGradient")
 # g, recorded as depending on x with derivative zero (see ops.keep_graph)
 defprim("zero_dep", lambda g, x: g, (lambda g, out, a, x: g, lambda g, out, a, x: T.zeros_for(x)),
@@ -160,11 +182,11 @@ defprim("sub", np.subtract, (lambda g, out, x, y: g, lambda g, out, x, y: -g), e
 defprim("mul", np.multiply, (lambda g, out, x, y: g * y, lambda g, out, x, y: g * x),
         expr="({0} * {1})")
 defprim("div", np.true_divide, (lambda g, out, x, y: g / y, lambda g, out, x, y: -g * out / y),
-        expr="({0} / {1})")
+        expr="({0} / {1})", cost=10)
 defprim("pow", np.power,
         (lambda g, out, x, y: g * y * x ** (y - 1),
          lambda g, out, x, y: T.where(x > 0, g * out * T.log(T.where(x > 0, x, 1)), 0)),
-        expr="pow({0}, {1})")
+        expr="pow({0}, {1})", cost=10)
 defprim("maximum", np.maximum,
         (lambda g, out, x, y: T.keep_graph(T.where(x > y, g, T.where(x == y, g * 0.5, 0)), x, y),
          lambda g, out, x, y: T.keep_graph(T.where(y > x, g, T.where(x == y, g * 0.5, 0)), x, y)),

@@ -57,7 +57,7 @@ def check(f, *args, rtol=None, atol=None):
 UNARY = {
     "neg": lambda a: -a, "exp": jg.exp, "log": jg.log, "log1p": jg.log1p, "expm1": jg.expm1,
     "sqrt": jg.sqrt, "sin": jg.sin, "cos": jg.cos, "tanh": jg.tanh, "sigmoid": jg.sigmoid,
-    "softplus": jg.softplus, "relu": jg.relu, "abs": jg.abs,
+    "softplus": jg.softplus, "relu": jg.relu, "abs": jg.abs, "erf": jg.erf,
 }
 POSITIVE = {"log", "sqrt", "log1p"}
 

@@ -216,12 +216,20 @@ def test_helper_processes_compile_part_of_a_programs_kernels(tmp_path, monkeypat
 def test_a_dead_helper_leaves_its_kernels_to_the_caller(tmp_path, monkeypatch):
     from codegen import compile_pool
     monkeypatch.setenv("JITGRAD_COMPILE_WORKERS", "1")
-    monkeypatch.setattr(compile_pool, "_WORKERS", [])
+    fakes = []
+    monkeypatch.setattr(compile_pool, "_WORKERS", fakes)
     monkeypatch.setattr(compile_pool, "_start", lambda: subprocess.Popen(
         [sys.executable, "-c", "import sys; sys.stdin.readline()"], stdin=subprocess.PIPE,
         stdout=subprocess.PIPE, text=True))
     p, x = _many_kernels_program()
-    c = compile_program(p, cache_dir=tmp_path)
+    try:
+        c = compile_program(p, cache_dir=tmp_path)
+    finally:
+        for w in fakes:
+            w.kill()
+            w.wait()
+            w.stdin.close()
+            w.stdout.close()
     _check(c, p, (x,))
     new = [lk for lk in c.kernels.values() if lk.origin != "memory"]
     assert len(new) >= compile_pool.MIN_JOBS and all(lk.origin == "compiled" for lk in new), c.source

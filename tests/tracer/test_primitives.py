@@ -80,6 +80,8 @@ CASES: dict[str, list[Case]] = {
     "sqrt": [C(jg.sqrt, P(3, 4), id="2d"), C(jg.sqrt, P(), id="0d")],
     "sin": [C(jg.sin, N(3, 4), id="2d"), C(jg.sin, N(), id="0d")],
     "cos": [C(jg.cos, N(3, 4), id="2d"), C(jg.cos, N(), id="0d")],
+    "erf": [C(jg.erf, N(3, 4), id="2d"), C(jg.erf, N(), id="0d"),
+            C(lambda x: jg.erf(x * 0.5) * x, N(5), id="scaled")],
     "tanh": [C(jg.tanh, N(3, 4), id="2d"), C(jg.tanh, N(), id="0d"),
              C(lambda x: jg.tanh(x * 8.0), N(6), id="saturating")],
     "sigmoid": [C(jg.sigmoid, N(3, 4), id="2d"), C(jg.sigmoid, N(), id="0d"),
