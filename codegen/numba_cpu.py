@@ -330,7 +330,7 @@ def plan_steps(k: Kernel, dynamic: bool):
             steps.append(nest[0])
             continue
         pat = abstract(nest, dynamic, k.storage)
-        src = render_pattern(pat, True)
+        src = (render_pattern(pat, True), str(pattern_signature(pat)))   # one source can serve two dtypes
         name = by_src.get(src)
         if name is None:
             name = by_src[src] = f"K{len(kernels)}"

@@ -8,8 +8,8 @@ from tracer import (AnomalyError, ShapeError, Tensor, TraceError, enable_grad, i
                     no_grad, set_grad_enabled)
 from tracer.ops import (add, broadcast_to, clip, concatenate, div, dot, expand_dims, log_softmax,
                         logsumexp, matmul, max, maximum, mean, min, minimum, mul, neg, pow, reshape,
-                        softmax, square, squeeze, stack, stop_gradient, sub, sum, swapaxes, transpose,
-                        where)
+                        softmax, square, squeeze, stack, std, stop_gradient, sub, sum, swapaxes,
+                        transpose, var, where)
 from tracer.ops import PUBLIC as _PUBLIC
 
 globals().update(_PUBLIC)     # the primitive table's api=True rows: jg.exp, jg.tanh, jg.erf, ...

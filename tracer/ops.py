@@ -153,6 +153,21 @@ def keep_axes(g, axes, keepdims):
     return reshape(g, tuple(shape))
 
 
+def var(x, axis=None, ddof=0, keepdims=False):
+    """Variance about the mean, divided by n - ddof (NumPy's convention; torch.var's
+    `correction`)."""
+    x = _t(x)
+    axes = normalize_axes(axis, x.ndim, "var")
+    n = int(np.prod([x.shape[a] for a in axes], dtype=np.int64))
+    d = x - mean(x, axes, keepdims=True)
+    s = sum(d * d, axes, keepdims)
+    return div(s, n - ddof) if n - ddof > 0 else mul(s, np.nan)
+
+
+def std(x, axis=None, ddof=0, keepdims=False):
+    return sqrt(var(x, axis, ddof, keepdims))
+
+
 def max_vjp(g, out, x, axes, keepdims):
     """Ties share the gradient equally (as torch.amax)."""
     g, out = keep_axes(g, axes, keepdims), keep_axes(out, axes, keepdims)

@@ -19,7 +19,8 @@ from tracer import Tensor, ops
 from . import functional, init
 
 __all__ = ["Module", "Parameter", "Linear", "Sequential", "ReLU", "Tanh", "Sigmoid", "Identity",
-           "Flatten", "MSELoss", "CrossEntropyLoss", "functional", "init"]
+           "Flatten", "MSELoss", "CrossEntropyLoss", "GELU", "LayerNorm", "Embedding", "ModuleList",
+           "ModuleDict", "functional", "init"]
 
 
 class Parameter(Tensor):
@@ -386,6 +387,105 @@ class Flatten(Module):
 
 
 # ----------------------------------------------------------------------------- losses
+class GELU(Module):
+    def __init__(self, approximate="none"):
+        super().__init__()
+        self.approximate = approximate
+
+    def forward(self, x):
+        return functional.gelu(x, self.approximate)
+
+
+class LayerNorm(Module):
+    def __init__(self, normalized_shape, eps=1e-5, elementwise_affine=True):
+        super().__init__()
+        self.normalized_shape = ((normalized_shape,) if isinstance(normalized_shape, (int, np.integer))
+                                 else tuple(normalized_shape))
+        self.eps = eps
+        if elementwise_affine:
+            self.weight = Parameter(np.ones(self.normalized_shape, np.float32))
+            self.bias = Parameter(np.zeros(self.normalized_shape, np.float32))
+        else:
+            self.weight = self.bias = None
+
+    def forward(self, x):
+        return functional.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
+
+
+class Embedding(Module):
+    """A lookup table initialised from N(0, 1), as PyTorch."""
+
+    def __init__(self, num_embeddings, embedding_dim):
+        super().__init__()
+        self.num_embeddings, self.embedding_dim = num_embeddings, embedding_dim
+        self.weight = Parameter(np.zeros((num_embeddings, embedding_dim), np.float32))
+        init.normal_(self.weight)
+
+    def forward(self, indices):
+        return functional.embedding(indices, self.weight)
+
+
+class ModuleList(Module):
+    """Sub-modules in a list, registered (their parameters are the list's), as PyTorch's."""
+
+    def __init__(self, modules=()):
+        super().__init__()
+        for m in modules:
+            self.append(m)
+
+    def append(self, module):
+        self.add_module(str(len(self._modules)), module)
+        return self
+
+    def extend(self, modules):
+        for m in modules:
+            self.append(m)
+        return self
+
+    def __getitem__(self, i):
+        items = list(self._modules.values())
+        return ModuleList(items[i]) if isinstance(i, slice) else items[i]
+
+    def __len__(self):
+        return len(self._modules)
+
+    def __iter__(self):
+        return iter(self._modules.values())
+
+
+class ModuleDict(Module):
+    """Sub-modules by name, registered, as PyTorch's."""
+
+    def __init__(self, modules=None):
+        super().__init__()
+        for k, m in (modules or {}).items():
+            self[k] = m
+
+    def __setitem__(self, key, module):
+        self.add_module(key, module)
+
+    def __getitem__(self, key):
+        return self._modules[key]
+
+    def __contains__(self, key):
+        return key in self._modules
+
+    def __len__(self):
+        return len(self._modules)
+
+    def __iter__(self):
+        return iter(self._modules)
+
+    def keys(self):
+        return self._modules.keys()
+
+    def values(self):
+        return self._modules.values()
+
+    def items(self):
+        return self._modules.items()
+
+
 class MSELoss(Module):
     def __init__(self, reduction="mean"):
         super().__init__()

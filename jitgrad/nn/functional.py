@@ -13,7 +13,7 @@ from tracer import Tensor, ops
 from tracer.tensor import as_input, where_str
 
 __all__ = ["relu", "tanh", "sigmoid", "softplus", "softmax", "log_softmax", "linear", "mse_loss",
-           "cross_entropy", "nll_loss"]
+           "cross_entropy", "nll_loss", "gelu", "layer_norm", "embedding", "scaled_dot_product_attention"]
 
 
 def relu(x):
@@ -104,3 +104,60 @@ def cross_entropy(logits, target, reduction="mean"):
                             f"probabilities and need the logits' shape {x.shape})")
         return _reduce(-ops.sum(logp * tgt, -1), reduction, "cross_entropy")
     return nll_loss(logp, tgt, reduction)
+
+
+def gelu(x, approximate="none"):
+    """x * Phi(x) with the exact normal CDF (erf), or PyTorch's tanh approximation."""
+    if approximate == "none":
+        return 0.5 * x * (1.0 + ops.erf(x * (1.0 / np.sqrt(2.0))))
+    if approximate == "tanh":
+        return 0.5 * x * (1.0 + ops.tanh(np.sqrt(2.0 / np.pi) * (x + 0.044715 * (x * x * x))))
+    raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+
+
+def layer_norm(x, normalized_shape, weight=None, bias=None, eps=1e-5):
+    """Normalise over the trailing `normalized_shape` dimensions (biased variance, as PyTorch)."""
+    x = as_input(x)
+    shape = (normalized_shape,) if isinstance(normalized_shape, (int, np.integer)) else tuple(normalized_shape)
+    if not shape or tuple(x.shape[x.ndim - len(shape):]) != shape or len(shape) > x.ndim:
+        raise RuntimeError(f"layer_norm: Given normalized_shape={list(shape)}, expected input with shape "
+                           f"[*, {', '.join(map(str, shape))}], but got input of size{list(x.shape)} "
+                           f"at {where_str()}")
+    axes = tuple(range(x.ndim - len(shape), x.ndim))
+    mu = ops.mean(x, axes, keepdims=True)
+    d = x - mu
+    y = d / ops.sqrt(ops.mean(d * d, axes, keepdims=True) + eps)
+    if weight is not None:
+        y = y * weight
+    return y if bias is None else y + bias
+
+
+def embedding(indices, weight):
+    """Rows of `weight` (num_embeddings, dim) picked by integer `indices` of any shape; the
+    gradient scatter-adds into the rows (repeated indices accumulate)."""
+    idx = np.asarray(indices.data if isinstance(indices, Tensor) else indices)
+    if idx.dtype.kind not in "iu":
+        raise TypeError(f"embedding: indices must be integers, got {idx.dtype} at {where_str()}")
+    n = as_input(weight).shape[0]
+    if idx.size and (idx.min() < 0 or idx.max() >= n):
+        raise IndexError(f"embedding: index out of range in self (indices in [{idx.min()}, {idx.max()}], "
+                         f"num_embeddings {n}) at {where_str()}")
+    return weight[indices if isinstance(indices, Tensor) else idx]
+
+
+def scaled_dot_product_attention(query, key, value, attn_mask=None, is_causal=False):
+    """softmax(q k^T / sqrt(d) + mask) v over the last two dimensions (PyTorch's semantics: a
+    boolean mask keeps True entries, a float mask is added; is_causal masks j > i)."""
+    q, k, v = as_input(query), as_input(key), as_input(value)
+    if q.shape[-1] != k.shape[-1] or k.shape[-2] != v.shape[-2]:
+        raise RuntimeError(f"scaled_dot_product_attention: query {q.shape}, key {k.shape} and value "
+                           f"{v.shape} do not match (E of query and key, S of key and value) at {where_str()}")
+    s = ops.matmul(q, ops.swapaxes(k, -1, -2)) * (1.0 / np.sqrt(q.shape[-1]))
+    if is_causal:
+        if attn_mask is not None:
+            raise ValueError("scaled_dot_product_attention: pass attn_mask or is_causal, not both")
+        attn_mask = np.tril(np.ones((q.shape[-2], k.shape[-2]), dtype=bool))
+    if attn_mask is not None:
+        m = attn_mask.data if isinstance(attn_mask, Tensor) else np.asarray(attn_mask)
+        s = ops.where(m, s, -np.inf) if m.dtype == np.bool_ else s + m
+    return ops.matmul(ops.softmax(s, -1), v)
