@@ -26,3 +26,4 @@ from .explain import explain
 from .debug import check_grads, detect_anomaly
 from . import viz
 from . import nn, optim
+from .serialization import load, save

@@ -12,7 +12,7 @@ import numpy as np
 
 from tracer import Tensor, no_grad
 
-__all__ = ["Optimizer", "SGD", "Adam"]
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "lr_scheduler"]
 
 
 class Optimizer:
@@ -128,10 +128,13 @@ class Adam(Optimizer):
     p -= lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps); weight_decay adds wd * p to g
     (L2, not AdamW)."""
 
+    decoupled = False    # AdamW: weight decay applied to the parameter, not added to the gradient
+
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
                  maximize=False):
-        if lr < 0 or eps < 0 or not (0 <= betas[0] < 1 and 0 <= betas[1] < 1):
-            raise ValueError(f"invalid Adam hyperparameters lr={lr}, betas={betas}, eps={eps}")
+        if lr < 0 or eps < 0 or weight_decay < 0 or not (0 <= betas[0] < 1 and 0 <= betas[1] < 1):
+            raise ValueError(f"invalid {type(self).__name__} hyperparameters lr={lr}, betas={betas}, "
+                             f"eps={eps}, weight_decay={weight_decay}")
         super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
                                       maximize=maximize))
 
@@ -142,7 +145,9 @@ class Adam(Optimizer):
             for p, g in self._grads(group):
                 if group["maximize"]:
                     g = -g
-                if wd:
+                if wd and self.decoupled:
+                    p.data *= 1 - lr * wd
+                elif wd:
                     g = g + wd * p.data
                 st = self.state.setdefault(id(p), {})
                 if not st:
@@ -158,3 +163,130 @@ class Adam(Optimizer):
                 bc1, bc2 = 1 - b1 ** t, 1 - b2 ** t
                 denom = np.sqrt(v) / math.sqrt(bc2) + eps
                 p.data -= (lr / bc1) * (m / denom)
+
+
+class AdamW(Adam):
+    """torch.optim.AdamW: Adam whose weight decay shrinks the parameter, p *= 1 - lr * wd, before
+    the Adam step (decoupled, not an L2 term in the gradient)."""
+    decoupled = True
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2, maximize=False):
+        super().__init__(params, lr, betas, eps, weight_decay, maximize)
+
+
+class RMSprop(Optimizer):
+    """torch.optim.RMSprop: v = alpha v + (1-alpha) g^2 (centered: minus the squared running mean
+    of g), p -= lr * g / (sqrt(v) + eps), through a momentum buffer when momentum > 0."""
+
+    def __init__(self, params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0,
+                 centered=False, maximize=False):
+        if lr < 0 or eps < 0 or momentum < 0 or weight_decay < 0 or not 0 <= alpha:
+            raise ValueError(f"invalid RMSprop hyperparameters lr={lr}, alpha={alpha}, eps={eps}, "
+                             f"momentum={momentum}, weight_decay={weight_decay}")
+        super().__init__(params, dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay,
+                                      momentum=momentum, centered=centered, maximize=maximize))
+
+    @no_grad()
+    def step(self):
+        for group in self.param_groups:
+            lr, alpha, eps, wd, mom = (group[k] for k in ("lr", "alpha", "eps", "weight_decay", "momentum"))
+            for p, g in self._grads(group):
+                if group["maximize"]:
+                    g = -g
+                if wd:
+                    g = g + wd * p.data
+                st = self.state.setdefault(id(p), {})
+                if not st:
+                    st["step"] = 0
+                    st["square_avg"] = np.zeros_like(p.data)
+                    if mom > 0:
+                        st["momentum_buffer"] = np.zeros_like(p.data)
+                    if group["centered"]:
+                        st["grad_avg"] = np.zeros_like(p.data)
+                st["step"] += 1
+                sq = st["square_avg"]
+                sq *= alpha
+                sq += (1 - alpha) * (g * g)
+                if group["centered"]:
+                    ga = st["grad_avg"]
+                    ga *= alpha
+                    ga += (1 - alpha) * g
+                    avg = np.sqrt(sq - ga * ga) + eps
+                else:
+                    avg = np.sqrt(sq) + eps
+                if mom > 0:
+                    buf = st["momentum_buffer"]
+                    buf *= mom
+                    buf += g / avg
+                    p.data -= lr * buf
+                else:
+                    p.data -= lr * (g / avg)
+
+
+class _LRScheduler:
+    """PyTorch's schedulers: construction records each group's `initial_lr` (epoch 0), every
+    `step()` advances one epoch and writes the new rates into the optimizer's groups."""
+
+    def __init__(self, optimizer, last_epoch=-1):
+        self.optimizer = optimizer
+        for g in optimizer.param_groups:
+            g.setdefault("initial_lr", g["lr"])
+        self.base_lrs = [g["initial_lr"] for g in optimizer.param_groups]
+        self.last_epoch = last_epoch
+        self.step()
+
+    def get_last_lr(self):
+        return list(self._last_lr)
+
+    def step(self):
+        self.last_epoch += 1
+        lrs = self.get_lr()
+        for g, lr in zip(self.optimizer.param_groups, lrs):
+            g["lr"] = lr
+        self._last_lr = lrs
+
+    def state_dict(self):
+        return {k: v for k, v in self.__dict__.items() if k != "optimizer"}
+
+    def load_state_dict(self, state):
+        self.__dict__.update(state)
+
+
+class StepLR(_LRScheduler):
+    """lr = initial_lr * gamma ** (epoch // step_size)."""
+
+    def __init__(self, optimizer, step_size, gamma=0.1, last_epoch=-1):
+        self.step_size, self.gamma = step_size, gamma
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self):
+        if self.last_epoch == 0 or self.last_epoch % self.step_size:
+            return [g["lr"] for g in self.optimizer.param_groups]
+        return [g["lr"] * self.gamma for g in self.optimizer.param_groups]
+
+
+class CosineAnnealingLR(_LRScheduler):
+    """eta_min + (initial_lr - eta_min) (1 + cos(pi epoch / T_max)) / 2, computed by PyTorch's
+    recursive form (the same rounding as torch)."""
+
+    def __init__(self, optimizer, T_max, eta_min=0.0, last_epoch=-1):
+        self.T_max, self.eta_min = T_max, eta_min
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self):
+        e, T, lo = self.last_epoch, self.T_max, self.eta_min
+        groups = self.optimizer.param_groups
+        if e == 0:
+            return [g["lr"] for g in groups]
+        if (e - 1 - T) % (2 * T) == 0:
+            return [g["lr"] + (b - lo) * (1 - math.cos(math.pi / T)) / 2 for g, b in zip(groups, self.base_lrs)]
+        return [(1 + math.cos(math.pi * e / T)) / (1 + math.cos(math.pi * (e - 1) / T)) * (g["lr"] - lo) + lo
+                for g in groups]
+
+
+class _Schedulers:
+    StepLR = StepLR
+    CosineAnnealingLR = CosineAnnealingLR
+
+
+lr_scheduler = _Schedulers

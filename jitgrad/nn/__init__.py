@@ -16,7 +16,7 @@ import numpy as np
 
 from tracer import Tensor, ops
 
-from . import functional, init
+from . import functional, init, utils
 
 __all__ = ["Module", "Parameter", "Linear", "Sequential", "ReLU", "Tanh", "Sigmoid", "Identity",
            "Flatten", "MSELoss", "CrossEntropyLoss", "GELU", "LayerNorm", "Embedding", "ModuleList",

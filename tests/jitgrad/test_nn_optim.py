@@ -316,6 +316,11 @@ def torch_or_skip(name):
     ("SGD", dict(lr=0.05, momentum=0.9, nesterov=True)),
     ("Adam", dict(lr=0.01)),
     ("Adam", dict(lr=0.01, betas=(0.8, 0.99), eps=1e-6, weight_decay=0.01)),
+    ("AdamW", dict(lr=0.01)),
+    ("AdamW", dict(lr=0.02, betas=(0.85, 0.995), weight_decay=0.1)),
+    ("RMSprop", dict(lr=0.01)),
+    ("RMSprop", dict(lr=0.01, alpha=0.9, momentum=0.5, weight_decay=0.01)),
+    ("RMSprop", dict(lr=0.005, centered=True)),
 ])
 def test_training_trajectory_matches_torch(opt_name, kw):
     torch = torch_or_skip("torch")
@@ -400,3 +405,71 @@ def test_model_under_jit_grad_eager_mode():
         value, _ = loss_fn(x, labels)
         opt.step()
     assert float(value) < first
+
+
+@pytest.mark.parametrize("sched,kw", [("StepLR", dict(step_size=3, gamma=0.5)),
+                                      ("CosineAnnealingLR", dict(T_max=4, eta_min=0.001)),
+                                      ("CosineAnnealingLR", dict(T_max=3))])
+def test_lr_schedulers_match_torch(sched, kw):
+    torch = torch_or_skip("torch")
+    p, tp = jg.tensor(np.ones(2), requires_grad=True), torch.ones(2, requires_grad=True)
+    opt, topt = jg.optim.SGD([p], lr=0.1), torch.optim.SGD([tp], lr=0.1)
+    s = getattr(jg.optim.lr_scheduler, sched)(opt, **kw)
+    ts = getattr(torch.optim.lr_scheduler, sched)(topt, **kw)
+    for epoch in range(12):
+        assert s.get_last_lr() == pytest.approx(ts.get_last_lr(), rel=1e-12, abs=1e-15), epoch
+        assert opt.param_groups[0]["lr"] == pytest.approx(topt.param_groups[0]["lr"], rel=1e-12, abs=1e-15)
+        opt.step()
+        topt.step()
+        s.step()
+        ts.step()
+
+
+@pytest.mark.parametrize("max_norm,norm_type", [(0.5, 2.0), (100.0, 2.0), (0.3, 1.0), (0.2, float("inf"))])
+def test_clip_grad_norm_matches_torch(max_norm, norm_type):
+    torch = torch_or_skip("torch")
+    rng = np.random.default_rng(5)
+    gs = [rng.standard_normal(s) for s in [(3, 4), (4,)]]
+    ps = [jg.tensor(np.zeros(g.shape), requires_grad=True) for g in gs]
+    tps = [torch.zeros(g.shape, dtype=torch.float64, requires_grad=True) for g in gs]
+    for p, tp, g in zip(ps, tps, gs):
+        p.grad = jg.tensor(g.copy())
+        tp.grad = torch.tensor(g.copy())
+    total = nn.utils.clip_grad_norm_(ps, max_norm, norm_type)
+    ttotal = torch.nn.utils.clip_grad_norm_(tps, max_norm, norm_type)
+    assert float(total) == pytest.approx(float(ttotal), rel=1e-12)
+    for p, tp in zip(ps, tps):
+        np.testing.assert_allclose(p.grad.numpy(), tp.grad.numpy(), rtol=1e-12)
+
+
+def test_save_and_load_round_trip_without_pickle(tmp_path):
+    np.random.seed(1)
+    model = nn.Sequential(nn.Linear(3, 5), nn.Tanh(), nn.Linear(5, 2))
+    opt = jg.optim.AdamW(model.parameters(), lr=0.01)
+    x = np.random.default_rng(0).standard_normal((4, 3)).astype(np.float32)
+    jg.sum(model(x) ** 2).backward()
+    opt.step()
+    path = tmp_path / "checkpoint.pt"
+    jg.save({"model": model.state_dict(), "optim": opt.state_dict(), "epoch": 7, "note": None,
+             "history": [0.5, 0.25], "shape": (2, 3)}, path)
+    assert path.exists() and np.load(path, allow_pickle=False)["__tree__"].dtype.kind == "U"
+    ck = jg.load(path)
+    assert ck["epoch"] == 7 and ck["note"] is None and ck["history"] == [0.5, 0.25] and ck["shape"] == (2, 3)
+    assert list(ck["model"]) == list(model.state_dict())
+    model2 = nn.Sequential(nn.Linear(3, 5), nn.Tanh(), nn.Linear(5, 2))
+    model2.load_state_dict(ck["model"])
+    np.testing.assert_array_equal(model2(x).numpy(), model(x).numpy())
+    opt2 = jg.optim.AdamW(model2.parameters(), lr=0.5)
+    opt2.load_state_dict(ck["optim"])
+    assert opt2.param_groups[0]["lr"] == 0.01 and opt2.param_groups[0]["betas"] == (0.9, 0.999)
+    for m, o in ((model, opt), (model2, opt2)):      # the restored state takes the same next step
+        o.zero_grad()
+        jg.sum(m(x) ** 2).backward()
+        o.step()
+    for a, b in zip(model.parameters(), model2.parameters()):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    with pytest.raises(TypeError, match="no pickled objects"):
+        jg.save({"f": lambda: 1}, tmp_path / "bad.pt")
+    np.savez(tmp_path / "other.npz", a=np.ones(2))
+    with pytest.raises(ValueError, match="not written by jg.save"):
+        jg.load(tmp_path / "other.npz")
