@@ -59,14 +59,30 @@ class Optimizer:
                     continue
                 p.grad = None if set_to_none else Tensor(np.zeros_like(p.data))
 
-    def _grads(self, group):
+    def _grads(self, group, l2=True):
+        """(parameter, gradient) pairs with PyTorch's common options applied: the gradient negated
+        for `maximize`, and `weight_decay * p` added unless the optimizer decays decoupled."""
+        wd = group.get("weight_decay", 0.0)
         for p in group["params"]:
             if p.grad is None:
                 continue
             g = p.grad.data
             if g.shape != p.data.shape:
                 raise RuntimeError(f"parameter of shape {p.shape} has a gradient of shape {g.shape}")
-            yield p, g.astype(p.data.dtype, copy=False)
+            g = g.astype(p.data.dtype, copy=False)
+            if group.get("maximize"):
+                g = -g
+            if wd and l2:
+                g = g + wd * p.data
+            yield p, g
+
+    def _state(self, p, *buffers):
+        """The per-parameter state, created on the first step with zero buffers and step 0."""
+        st = self.state.setdefault(id(p), {})
+        if not st:
+            st["step"] = 0
+            st.update({b: np.zeros_like(p.data) for b in buffers})
+        return st
 
     def state_dict(self):
         ids = {id(p): i for i, p in enumerate(p for g in self.param_groups for p in g["params"])}
@@ -105,12 +121,8 @@ class SGD(Optimizer):
     @no_grad()
     def step(self):
         for group in self.param_groups:
-            lr, mom, wd = group["lr"], group["momentum"], group["weight_decay"]
+            lr, mom = group["lr"], group["momentum"]
             for p, g in self._grads(group):
-                if group["maximize"]:
-                    g = -g
-                if wd:
-                    g = g + wd * p.data
                 if mom:
                     st = self.state.setdefault(id(p), {})
                     buf = st.get("momentum_buffer")
@@ -142,18 +154,10 @@ class Adam(Optimizer):
     def step(self):
         for group in self.param_groups:
             lr, (b1, b2), eps, wd = group["lr"], group["betas"], group["eps"], group["weight_decay"]
-            for p, g in self._grads(group):
-                if group["maximize"]:
-                    g = -g
+            for p, g in self._grads(group, l2=not self.decoupled):
                 if wd and self.decoupled:
                     p.data *= 1 - lr * wd
-                elif wd:
-                    g = g + wd * p.data
-                st = self.state.setdefault(id(p), {})
-                if not st:
-                    st["step"] = 0
-                    st["exp_avg"] = np.zeros_like(p.data)
-                    st["exp_avg_sq"] = np.zeros_like(p.data)
+                st = self._state(p, "exp_avg", "exp_avg_sq")
                 st["step"] += 1
                 t, m, v = st["step"], st["exp_avg"], st["exp_avg_sq"]
                 m *= b1
@@ -189,20 +193,10 @@ class RMSprop(Optimizer):
     @no_grad()
     def step(self):
         for group in self.param_groups:
-            lr, alpha, eps, wd, mom = (group[k] for k in ("lr", "alpha", "eps", "weight_decay", "momentum"))
+            lr, alpha, eps, mom = (group[k] for k in ("lr", "alpha", "eps", "momentum"))
             for p, g in self._grads(group):
-                if group["maximize"]:
-                    g = -g
-                if wd:
-                    g = g + wd * p.data
-                st = self.state.setdefault(id(p), {})
-                if not st:
-                    st["step"] = 0
-                    st["square_avg"] = np.zeros_like(p.data)
-                    if mom > 0:
-                        st["momentum_buffer"] = np.zeros_like(p.data)
-                    if group["centered"]:
-                        st["grad_avg"] = np.zeros_like(p.data)
+                st = self._state(p, "square_avg", *(["momentum_buffer"] if mom > 0 else []),
+                                 *(["grad_avg"] if group["centered"] else []))
                 st["step"] += 1
                 sq = st["square_avg"]
                 sq *= alpha
