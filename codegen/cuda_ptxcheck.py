@@ -81,6 +81,7 @@ def main():
         (lambda a: jg.sum(a[1:, ::2][:, :4] * a[:-1, 1::2]) + jg.sum(a[np.array([0, -1])] ** 2) + jg.sum(a * 1.0)
          , f32(6, 9).astype(np.float64)),
         (lambda a: a * a, np.array(0.5, np.float32)),
+        (lambda a: jg.sum(jg.erf(a) * jg.nn.functional.gelu(a)), f32(300)),      # math.erf on the device
         (lambda a, b: jg.sum(jg.softmax(a @ b, axis=1) * (a @ b)), f32(64, 48), f32(48, 40)),   # tiled matmul
     ]
     total = 0
