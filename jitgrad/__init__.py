@@ -16,8 +16,8 @@ globals().update(_PUBLIC)     # the primitive table's api=True rows: jg.exp, jg.
 
 from . import config
 from .autodiff import Function, GradientTape, backward, grad, value_and_grad
-from .creation import (arange, as_tensor, eye, full, linspace, ones, ones_like, rand, randn, tensor,
-                       zeros, zeros_like)
+from .creation import (arange, as_tensor, eye, full, linspace, manual_seed, ones, ones_like, rand, randn,
+                       tensor, zeros, zeros_like)
 
 __version__ = "0.1.0"
 float32, float64, int32, int64, bool_ = "float32", "float64", "int32", "int64", "bool"

@@ -83,13 +83,22 @@ def _no_frozen_draws(name, seed):
                          f"the random array as an argument, or run eagerly with eager=True")
 
 
+def manual_seed(seed):
+    """Seed the global generator that unseeded `randn`/`rand` and layer initialisation draw
+    from. It is NumPy's global generator, so `np.random.seed` does the same (PyTorch's
+    `torch.manual_seed`)."""
+    np.random.seed(int(seed) % (1 << 32))
+
+
+def _generator(seed):
+    return np.random if seed is None else np.random.default_rng(seed)
+
+
 def randn(*shape, dtype=np.float32, seed=None, requires_grad=False):
     _no_frozen_draws("randn", seed)
-    rng = np.random.default_rng(seed)
-    return Tensor(rng.standard_normal(_shape(shape)).astype(dtype), requires_grad=requires_grad)
+    return Tensor(_generator(seed).standard_normal(_shape(shape)).astype(dtype), requires_grad=requires_grad)
 
 
 def rand(*shape, dtype=np.float32, seed=None, requires_grad=False):
     _no_frozen_draws("rand", seed)
-    rng = np.random.default_rng(seed)
-    return Tensor(rng.random(_shape(shape)).astype(dtype), requires_grad=requires_grad)
+    return Tensor(_generator(seed).random(_shape(shape)).astype(dtype), requires_grad=requires_grad)

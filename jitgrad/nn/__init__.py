@@ -1,6 +1,7 @@
 """Neural-network building blocks with PyTorch's semantics: `Module`, `Parameter`, layers,
 activations and losses. Parameters are float32 leaf tensors with `requires_grad=True`, initialised
-as PyTorch does (from NumPy's global generator: `np.random.seed` makes it reproducible).
+as PyTorch does, from NumPy's global generator (`jg.manual_seed` or `np.random.seed` makes it
+reproducible).
 
     model = nn.Sequential(nn.Linear(2, 16), nn.Tanh(), nn.Linear(16, 1))
     opt = jg.optim.SGD(model.parameters(), lr=0.1)
