@@ -489,8 +489,12 @@ def _cache_path(cache_dir):
     return None if cache_dir is False else pathlib.Path(cache_dir) if cache_dir is not None else default_cache_dir()
 
 
-def _on_disk(d, key):
-    return (d / f"jg_{key}.py").exists() and any((d / "__pycache__").glob(f"jg_{key}.*.nbi"))
+def _compiled_stems(d):
+    """Kernel modules of `d` that Numba has an index for (one directory listing per program)."""
+    try:
+        return {n.split(".", 1)[0] for n in os.listdir(d / "__pycache__") if n.endswith(".nbi")}
+    except OSError:
+        return set()
 
 
 def build_kernels(patterns, cache_dir):
@@ -504,11 +508,9 @@ def build_kernels(patterns, cache_dir):
     d = _cache_path(cache_dir)
     helped = set()
     if d is not None:
-        try:
-            missing = [(d, key, body, sig) for pat, sig, body, key in specs.values()
-                       if key not in _MEM and not _on_disk(d, key)]
-        except OSError:
-            missing = []
+        stems = _compiled_stems(d) if any(spec[3] not in _MEM for spec in specs.values()) else set()
+        missing = [(d, key, body, sig) for pat, sig, body, key in specs.values()
+                   if key not in _MEM and f"jg_{key}" not in stems]
         if missing:
             from .compile_pool import submit
             batch, _ = submit(missing)
