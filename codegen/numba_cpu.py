@@ -330,7 +330,9 @@ def plan_steps(k: Kernel, dynamic: bool):
             steps.append(nest[0])
             continue
         pat = abstract(nest, dynamic, k.storage)
-        src = (render_pattern(pat, True), str(pattern_signature(pat)))   # one source can serve two dtypes
+        pat.sig = pattern_signature(pat)
+        pat.source = render_pattern(pat, True)
+        src = (pat.source, str(pat.sig))   # one source can serve two dtypes
         name = by_src.get(src)
         if name is None:
             name = by_src[src] = f"K{len(kernels)}"
@@ -502,8 +504,7 @@ def build_kernels(patterns, cache_dir):
     compiled here and, when there are several, partly in helper processes (`compile_pool`)."""
     specs = {}
     for name, pat in patterns.items():
-        sig = pattern_signature(pat)
-        body = render_pattern(pat, cache=True)
+        sig, body = pat.sig, pat.source      # set by plan_steps
         specs[name] = (pat, sig, body, kernel_key(str(sig), body))
     d = _cache_path(cache_dir)
     helped = set()

@@ -31,6 +31,8 @@ class Pattern:
     syms: list          # Sym arguments after the buffers
     values: list        # this nest's value of each Sym
     parallel: bool
+    sig: tuple = ()     # the backend's signature and source, once it has rendered the pattern
+    source: str = ""
 
 
 def split_nests(body):
