@@ -98,17 +98,16 @@ class Batch:
 
 
 def submit(jobs):
-    """Hand jobs [(cache dir, key, source, signature)] to helpers, round-robin, keeping one
-    share for the caller; returns (Batch, the jobs the caller compiles itself)."""
+    """Hand jobs [(cache dir, key, source, signature)] to helpers, round-robin, leaving one
+    share (every job not in `Batch.sent`) to the caller."""
     if len(jobs) < MIN_JOBS or worker_count() == 0 or not _BUSY.acquire(blocking=False):
-        return Batch([]), jobs      # (another thread's batch is in flight: compile here)
+        return Batch([])            # (another thread's batch is in flight: compile here)
     try:
         workers = _alive()
         if not workers:
             _BUSY.release()
-            return Batch([]), jobs
+            return Batch([])
         lanes = len(workers) + 1
-        mine = jobs[::lanes]
         sent = []
         for i, w in enumerate(workers):
             share = jobs[i + 1::lanes]
@@ -119,14 +118,13 @@ def submit(jobs):
                     w.stdin.write(json.dumps({"dir": str(d), "key": key, "source": source,
                                               "sig": sig_spec(sig)}) + "\n")
                 w.stdin.flush()
-            except OSError:
-                mine += share
+            except OSError:         # a dead helper: its share stays with the caller
                 continue
             sent.append((w, [j[1] for j in share]))
     except BaseException:
         _BUSY.release()
         raise
-    return Batch(sent, owns_lock=True), mine
+    return Batch(sent, owns_lock=True)
 
 
 @atexit.register

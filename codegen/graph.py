@@ -78,7 +78,7 @@ def simplify(p: Program, opts=None) -> Program:
                     rep = ins[a]
         elif e.prim in ("sub", "div") and lit[1] == (0 if e.prim == "sub" else 1) and same(ins[0], o):
             rep = ins[0]
-        elif e.prim in ("cast", "stop_gradient", "zero_dep", "reshape", "broadcast_to") and same(ins[0], o):
+        elif (e.prim in ("cast", "reshape", "broadcast_to") or PRIMS[e.prim].expr == "{0}") and same(ins[0], o):
             rep = ins[0]
         elif e.prim == "transpose" and e.params["axes"] == tuple(range(len(o.shape))):
             rep = ins[0]

@@ -15,6 +15,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import importlib.util
+import math
 import os
 import pathlib
 import sys
@@ -275,7 +276,7 @@ def _array_view_src(v: View, name, cap):
     array behind the buffer (a planned temporary may live in a larger one)."""
     item = v.buf.dtype.itemsize
     shape = tuple(v.shape)
-    n = int(np.prod(shape))
+    n = math.prod(shape)
     if tuple(v.strides) == cstrides(shape):
         return f"{name}.reshape({shape})" if v.offset == 0 and n == cap else \
             f"{name}[{v.offset}:{v.offset + n}].reshape({shape})"
@@ -502,29 +503,23 @@ def _compiled_stems(d):
 def build_kernels(patterns, cache_dir):
     """{name: LoadedKernel} for a program's patterns. Kernels neither in memory nor on disk are
     compiled here and, when there are several, partly in helper processes (`compile_pool`)."""
-    specs = {}
-    for name, pat in patterns.items():
-        sig, body = pat.sig, pat.source      # set by plan_steps
-        specs[name] = (pat, sig, body, kernel_key(str(sig), body))
+    specs = {n: (p, p.sig, p.source, kernel_key(str(p.sig), p.source)) for n, p in patterns.items()}
     d = _cache_path(cache_dir)
-    helped = set()
-    if d is not None:
-        stems = _compiled_stems(d) if any(spec[3] not in _MEM for spec in specs.values()) else set()
-        missing = [(d, key, body, sig) for pat, sig, body, key in specs.values()
-                   if key not in _MEM and f"jg_{key}" not in stems]
-        if missing:
-            from .compile_pool import submit
-            batch, _ = submit(missing)
-            order = [n for n in specs if specs[n][3] not in {k for w, ks in batch.sent for k in ks}]
-            out = {n: build_kernel(*specs[n], cache_dir) for n in order}
-            helped = batch.wait()
-            for n in specs:
-                if n not in out:
-                    out[n] = build_kernel(*specs[n], cache_dir)
-                    if specs[n][3] in helped and out[n].origin == "disk":
-                        out[n].origin = "compiled"      # by a helper, for this call
-            return {n: out[n] for n in specs}
-    return {n: build_kernel(*specs[n], cache_dir) for n in specs}
+    batch, sent = None, set()
+    if d is not None and any(s[3] not in _MEM for s in specs.values()):
+        from .compile_pool import submit
+        stems = _compiled_stems(d)
+        batch = submit([(d, key, body, sig) for _, sig, body, key in specs.values()
+                        if key not in _MEM and f"jg_{key}" not in stems])
+        sent = {k for _, keys in batch.sent for k in keys}
+    out = {n: build_kernel(*s, cache_dir) for n, s in specs.items() if s[3] not in sent}
+    helped = batch.wait() if batch is not None else set()
+    for n, s in specs.items():           # the helpers' share: loaded from disk now
+        if s[3] in sent:
+            out[n] = build_kernel(*s, cache_dir)
+            if s[3] in helped and out[n].origin == "disk":
+                out[n].origin = "compiled"      # by a helper, for this call
+    return {n: out[n] for n in specs}
 
 
 def build_kernel(pat, sig, body, key, cache_dir) -> LoadedKernel:
@@ -537,8 +532,8 @@ def build_kernel(pat, sig, body, key, cache_dir) -> LoadedKernel:
         if hit is not None:
             return LoadedKernel(key, body, hit[0], hit[1], "memory")
         disp, from_disk = None, False
-        if cache_dir is not False:
-            d = pathlib.Path(cache_dir) if cache_dir is not None else default_cache_dir()
+        d = _cache_path(cache_dir)
+        if d is not None:
             try:
                 d.mkdir(parents=True, exist_ok=True)
                 if not os.access(d, os.W_OK):

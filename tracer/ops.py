@@ -590,14 +590,16 @@ def _no_out(fn, name):
     return wrapped
 
 
-ARRAY_FUNCTIONS = {n: _no_out(f, n) for n, f in {
-    "sum": sum, "mean": mean, "max": max, "amax": max, "min": min, "amin": min,
+ARRAY_FUNCTIONS = {    # the reductions as NumPy calls them: Tensor's methods (dtype=, keepdims=)
+    "sum": _METHODS["sum"], "mean": _METHODS["mean"], "max": _METHODS["max"], "amax": _METHODS["max"],
+    "min": _METHODS["min"], "amin": _METHODS["min"]}
+ARRAY_FUNCTIONS.update({n: _no_out(f, n) for n, f in {
     "concatenate": concatenate, "stack": stack, "where": where, "clip": clip, "dot": dot,
     "matmul": matmul, "reshape": lambda a, newshape=None, shape=None, **kw: reshape(a, shape if shape is not None else newshape),
     "transpose": lambda a, axes=None: transpose(a, *(axes or ())), "swapaxes": swapaxes,
     "squeeze": squeeze, "expand_dims": expand_dims, "broadcast_to": broadcast_to,
     "square": square, "abs": abs, "exp": exp, "log": log, "tanh": tanh, "sqrt": sqrt,
-}.items()}
+}.items()})
 
 UFUNCS = {
     "add": add, "subtract": sub, "multiply": mul, "true_divide": div, "divide": div,
