@@ -83,6 +83,11 @@ def main():
         (lambda a: a * a, np.array(0.5, np.float32)),
         (lambda a: jg.sum(jg.erf(a) * jg.nn.functional.gelu(a)), f32(300)),      # math.erf on the device
         (lambda a, b: jg.sum(jg.softmax(a @ b, axis=1) * (a @ b)), f32(64, 48), f32(48, 40)),   # tiled matmul
+        # convolution (im2col, col2im), padded max pooling, a counter-based dropout mask
+        (lambda x, w, s: jg.sum(jg.nn.functional.conv2d(x, w, stride=2, padding=1) ** 2)
+         + jg.sum(jg.nn.functional.max_pool2d(x, 3, 2, 1))
+         + jg.sum(jg.where(tracer.ops.uniform(s, x.shape) > 0.5, x, 0.0)),
+         f32(2, 3, 8, 8), f32(4, 3, 3, 3), np.array(7, np.int64)),
     ]
     total = 0
     with tempfile.TemporaryDirectory() as d:

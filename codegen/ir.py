@@ -18,7 +18,7 @@ BOOL = np.dtype(np.bool_)
 # scalar ops a backend must render, with their arity: every elementwise primitive that is an
 # op of its own (not a pass-through such as stop_gradient), and the index arithmetic lowering adds
 OPS = {**{p.name: p.arity for p in PRIMS.values() if p.kind == "elementwise" and p.expr != "{0}"},
-       "idiv": 2, "mod": 2, "wrap_index": 2}
+       "idiv": 2, "mod": 2, "wrap_index": 2, "hash_uniform": 2}
 TRANSCENDENTAL = {p.name for p in PRIMS.values() if p.cost > 1}
 
 

@@ -23,6 +23,7 @@ from tracer.program import Literal, Program, Var
 from .ir import (ALU, BOOL, INT, TRANSCENDENTAL, Acc, Buffer, Const, Def, Idx, Kernel, Load, Loop,
                  MatMul, Reduce, Store, View, buffers_read, buffers_written)
 
+F64 = np.dtype(np.float64)
 RECOMPUTE_MAX_COST = 8      # recompute a value in each consumer nest below this cost
 SMALL_MATMUL = 2048         # M*N*K at or below this: loops (fusable, no BLAS call overhead)
 SMALL_K = 4                 # K at or below this (an outer product, a PINN's input layer): loops too;
@@ -31,6 +32,7 @@ MAX_FANIN = 8               # buffers one fused value may read; a longer chain (
                             # gradient sum) is cut into links that are one repeated kernel
 MAX_GROUP = 8               # nests merged horizontally into one loop: bounded, so n independent
                             # nests (each step's bias gradient) are n/8 copies of one kernel
+OWN_BUFFER = ("reduce", "matmul", "concat", "fold")   # primitive kinds whose result is always stored
 
 
 # ----------------------------------------------------------------------------- index algebra
@@ -330,7 +332,7 @@ class Lowering:
             while isinstance(u, Var) and id(u) in prod and prod[id(u)].prim == "reshape":
                 u = prod[id(u)].inputs[0]
             if u is not v and isinstance(u, Var) and id(u) in prod and id(u) not in self.out_buf and (
-                    PRIMS[prod[id(u)].prim].kind in ("reduce", "matmul", "concat") or prod[id(u)].prim == "index_add"):
+                    PRIMS[prod[id(u)].prim].kind in OWN_BUFFER or prod[id(u)].prim == "index_add"):
                 self.out_buf[id(u)] = self.out_buf[id(v)]
 
     # buffers ------------------------------------------------------------------
@@ -361,7 +363,7 @@ class Lowering:
         prod = {id(e.out): e for e in eqns}
         for e in eqns:
             kind = PRIMS[e.prim].kind
-            if kind in ("reduce", "matmul", "concat") or e.prim == "index_add":
+            if kind in OWN_BUFFER or e.prim == "index_add":
                 M.add(id(e.out))
             if kind == "matmul":
                 for v in e.inputs:   # operands must be buffers: materialise the base under views
@@ -403,7 +405,7 @@ class Lowering:
             axes = e.params["axes"]
             kept = [d for d in range(len(x.shape)) if d not in axes]
             return tuple(x.shape[d] for d in kept + list(axes))
-        if kind in ("elementwise", "view") or e.prim == "getitem":
+        if kind in ("elementwise", "view", "unfold") or e.prim == "getitem":
             return tuple(e.out.shape)
         return ("own", id(e))
 
@@ -444,6 +446,12 @@ class Lowering:
                 val = self.concat(e, ins, self.buffer_for(out))
             elif e.prim == "index_add":
                 val = self.index_add(e, ins, self.buffer_for(out))
+            elif kind == "unfold":
+                val = self.unfold(e, ins[0])
+            elif kind == "fold":
+                val = self.fold(e, ins[0], self.buffer_for(out))
+            elif kind == "random":
+                val = self.uniform(e, ins[0])
             else:
                 raise NotImplementedError(e.prim)
             if id(out) in M and not (isinstance(val, Strided) and val.view.buf == self.buffer_for(out)
@@ -544,6 +552,48 @@ class Lowering:
                                fusable=False))
         return Strided(View(buf, shape, st))
 
+    def unfold(self, e, x):
+        """cols[c, i, j, n, a, b] = x[n, c, a*sh + i*dh - ph, b*sw + j*dw - pw], `fill` outside:
+        a strided view where no window leaves the input, else a clamped load under a mask."""
+        p = e.params
+        n, ch, h, w = x.shape
+        fill = cast(c(p["fill"], np.float64), x.dtype)
+
+        def source(idx):
+            ci, i, j, ni, a, b = idx
+            (hh, hc), (ww, wc) = _window_coord(a, i, p, 0, h), _window_coord(b, j, p, 1, w)
+            return (ni, ci, hh, ww), hc + wc
+
+        def at(idx):
+            src, conds = source(idx)
+            return ALU("where", (_all(conds), x.at(src), fill), x.dtype)
+        if not source(loop_vars(6))[1]:
+            return remap(x, e.out.shape, lambda idx: source(idx)[0])
+        return Fn(e.out.shape, x.dtype, at, x.cost + 4)
+
+    def fold(self, e, g, buf):
+        """dx[n, c, y, z] = sum over (i, j) of the cols entry that read x[n, c, y, z], if any:
+        col2im in gather form (each output written once: no races, parallel loops)."""
+        p = e.params
+        ch, kh, kw, n = g.shape[:4]
+        out = tuple(g.shape[4:])
+
+        def at(idx):
+            ni, ci, y, z, i, j = idx
+            a, ac = _window_source(y, i, p, 0, out[0])
+            b, bc = _window_source(z, j, p, 1, out[1])
+            v = g.at((ci, i, j, ni, a, b))
+            return v if not ac + bc else ALU("where", (_all(ac + bc), v, c(0, g.dtype)), g.dtype)
+        terms = Fn(e.out.shape + (kh, kw), g.dtype, at, g.cost + 6)
+        return self.reduce(_FakeEqn("reduce_sum", {"axes": (4, 5)}, e.out), terms, buf)
+
+    def uniform(self, e, seed):
+        """Each element hashes the seed with its C-order index (tracer.rng): a pure function,
+        recomputed wherever it is used (a dropout mask in the forward and the backward)."""
+        shape, dt, st = e.out.shape, e.out.dtype, cstrides(e.out.shape)
+        s = cast(seed.at(()), INT)
+        return Fn(shape, dt, lambda idx: cast(ALU("hash_uniform", (s, flat(idx, st)), F64), dt), 12)
+
     # grouping --------------------------------------------------------------------------
     def finish(self) -> Kernel:
         groups = []   # [extents, [nests], reads, writes, fusable]
@@ -621,6 +671,51 @@ def _compared_with_their_max(eqns, prod):
                 if isinstance(x, Var) and id(x) in prod:
                     out.add(id(x))
     return out
+
+
+def _all(conds):
+    r = conds[0]
+    for x in conds[1:]:
+        r = ALU("logical_and", (r, x), BOOL)
+    return r
+
+
+def _window_coord(o, k, p, axis, size):
+    """Input coordinate o*s + k*d - pad of window position o, tap k (clamped into the input),
+    and the conditions for it to be inside: only those some window can fail."""
+    s, d, pad = p["stride"][axis], p["dilation"][axis], p["padding"][axis]
+    top = (p["grid"][axis] - 1) * s + (p["kernel"][axis] - 1) * d - pad
+    e = iadd(iadd(imul(o, s), imul(k, d)), c(-pad))
+    conds = []
+    if pad > 0:
+        conds.append(ALU("ge", (e, c(0)), BOOL))
+        e_safe = ALU("maximum", (e, c(0)), INT)
+    else:
+        e_safe = e
+    if top >= size:
+        conds.append(ALU("lt", (e, c(size)), BOOL))
+        e_safe = ALU("minimum", (e_safe, c(size - 1)), INT)
+    return e_safe, conds
+
+
+def _window_source(y, k, p, axis, n_out):
+    """The window position a with a*s + k*d - pad == y (clamped into range), and the
+    conditions for one to exist."""
+    s, d, pad = p["stride"][axis], p["dilation"][axis], p["padding"][axis]
+    size = p["size"][axis]
+    t = iadd(y, iadd(c(pad), imul(k, -d)))
+    conds = []
+    if pad - (p["kernel"][axis] - 1) * d < 0:
+        conds.append(ALU("ge", (t, c(0)), BOOL))
+    if s > 1:
+        conds.append(ALU("eq", (ALU("mod", (t, c(s)), INT), c(0)), BOOL))
+        t = ALU("idiv", (t, c(s)), INT)
+    if conds and conds[0].op == "ge":
+        t = ALU("maximum", (t, c(0)), INT)
+    if (size - 1 + pad) // s >= n_out:
+        conds.append(ALU("lt", (t, c(n_out)), BOOL))
+        t = ALU("minimum", (t, c(n_out - 1)), INT)
+    return t, conds
 
 
 def _size(v):

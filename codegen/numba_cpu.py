@@ -37,7 +37,7 @@ from .patterns import abstract, split_nests
 JITGRAD_VERSION = "0.1.0"
 FASTMATH = {"reassoc", "contract"}   # lets float reductions vectorise; keeps inf/nan semantics
 _MATH = "exp log log1p expm1 tanh sigmoid softplus sin cos sqrt pow".split()     # codegen.fastmath
-_HELPERS = "maximum minimum relu sign wrap_index".split()                         # codegen.scalar
+_HELPERS = "maximum minimum relu sign wrap_index hash_uniform".split()                         # codegen.scalar
 
 
 # ----------------------------------------------------------------------------- rendering
@@ -83,7 +83,7 @@ RENDER = {
     "pow": lambda a, dt: f"pow({a[0]}, {a[1]})" if dt.kind == "f" else f"({a[0]} ** {a[1]})",
     "erf": lambda a, dt: f"erf({a[0]})",          # math.erf: libm, keeps float32 in float32
     **{op: _math(op) for op in "exp log log1p expm1 tanh sigmoid softplus sin cos sqrt".split()},
-    **{op: _helper(op) for op in "maximum minimum relu sign wrap_index".split()},
+    **{op: _helper(op) for op in _HELPERS},
 }
 
 

@@ -45,7 +45,7 @@ from .numba_cpu import RENDER as CPU_RENDER, _acc_init, _reduced_accs, const_src
 from .lower import affine
 from .passes import _work
 
-FORMAT_VERSION = "cuda-4"
+FORMAT_VERSION = "cuda-5"
 
 
 # ----------------------------------------------------------------------------- availability
@@ -372,6 +372,7 @@ _HEADER = '''\
 import math
 import numpy as np
 from numba import cuda, boolean, float32, float64, int8, int16, int32, int64, uint8, uint16, uint32, uint64
+from tracer import rng as _rng
 {math}
 
 
@@ -392,6 +393,9 @@ def wrap_index(i, n, err):
         err[0] = 1
         return 0
     return j
+
+
+hash_uniform = cuda.jit(device=True)(_rng.hash_uniform)   # tracer.rng: the same bits as eager
 
 '''
 

@@ -1,6 +1,8 @@
 """Small scalar helpers for generated kernels with NumPy's NaN semantics (inlined by Numba)."""
 from numba import njit
 
+from tracer import rng as _rng
+
 
 @njit(inline="always", cache=True)
 def maximum(a, b):
@@ -30,6 +32,9 @@ def wrap_index(i, n):
     if j < 0 or j >= n:
         raise IndexError("jit_grad: an integer index array holds an index out of bounds")
     return j
+
+
+hash_uniform = njit(inline="always", cache=True)(_rng.hash_uniform)   # the same source as eager
 
 
 # ----------------------------------------------------------------------------- the kernel decorator

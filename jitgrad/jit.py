@@ -17,6 +17,7 @@ import numpy as np
 
 from tracer import Tensor, TraceError, make_program, tracing
 from tracer.program import evaluate
+from tracer.rng import draw_seed
 
 from . import config, pytree
 from .dynamic import Family, shape_free
@@ -91,7 +92,7 @@ class _Entry:
     """One compiled signature: how to run it and how to rebuild the results."""
     __slots__ = ("run", "program", "compiled", "specs", "aux_def", "aux_static", "n_aux",
                  "captured", "n_diff", "key", "reason", "argnums_int", "timings", "arg_paths", "family",
-                 "modes")
+                 "modes", "n_seeds", "update_targets")
 
 
 class JitGrad:
@@ -272,7 +273,7 @@ class JitGrad:
         np_state = _np_random_state()
         prev_reads, MODE_READS.reads = MODE_READS.reads, []
         try:
-            with tracing():
+            with tracing() as effects:
                 value, aux = split_output(call_differentiated(self.f, new_args, kw), self.has_aux, "jit_grad")
                 captured = captured_leaves(value, diff + arg_leaves)
                 grads = differentiate(value, diff, captured + arg_leaves, create_graph=True)
@@ -285,10 +286,13 @@ class JitGrad:
                              f"call); pass random arrays as arguments, or run eagerly with eager=True")
         aux_leaves, aux_def = pytree.flatten(aux) if self.has_aux else ([], None)
         aux_tensors = [a for a in aux_leaves if isinstance(a, Tensor)]
-        program = make_program(dyn, [value, *aux_tensors, *grads])
+        # random seeds are inputs drawn per call; state updates are outputs written back after it
+        program = make_program(dyn + effects.seeds, [value, *aux_tensors, *grads, *(v for _, v in effects.updates)],
+                               state=[t for t, _ in effects.updates])
         e = _Entry()
         e.program, e.specs, e.captured, e.n_diff, e.key = program, specs, captured, len(diff), key
         e.aux_def, e.n_aux = aux_def, len(aux_tensors)
+        e.n_seeds, e.update_targets = len(effects.seeds), [t for t, _ in effects.updates]
         e.arg_paths = arg_paths
         e.modes = modes + _python_numbers(self.f)
         e.aux_static = [None if isinstance(a, Tensor) else a for a in aux_leaves]
@@ -414,6 +418,8 @@ def _make_runner(e, has_aux):
     else:
         def call(arrays):
             return compiled(*arrays)
+    if e.n_seeds or e.update_targets:
+        call = _with_effects(call, e.n_seeds, e.update_targets)
     if e.modes:
         inner, modes = call, e.modes
 
@@ -452,12 +458,30 @@ def _make_runner(e, has_aux):
         if captured:
             accumulate(captured, [Tensor(x) for x in extra[:len(captured)]])
         if arg_paths:
-            accumulate(_args_at(args, kwargs, arg_paths), [Tensor(x) for x in extra[len(captured):]])
+            accumulate(_args_at(args, kwargs, arg_paths),
+                       [Tensor(x) for x in extra[len(captured):len(captured) + len(arg_paths)]])
         if has_aux:
             ai = iter(outs[1:g0])
             aux = pytree.unflatten(e.aux_def, [next(ai) if s is None else s for s in e.aux_static])
             return (outs[0], aux), grads_of(outs)
         return outs[0], grads_of(outs)
+    return run
+
+
+def _with_effects(call, n_seeds, targets):
+    """`call` given a fresh seed per random draw of the function (from the global generator,
+    as eager draws them), writing the state updates it computed back into their tensors."""
+    n = len(targets)
+
+    def run(arrays):
+        if n_seeds:
+            arrays = [*arrays, *(draw_seed() for _ in range(n_seeds))]
+        outs = call(arrays)
+        if not n:
+            return outs
+        for t, new in zip(targets, outs[len(outs) - n:]):
+            np.copyto(t.data, new)
+        return outs[:len(outs) - n]
     return run
 
 

@@ -353,6 +353,60 @@ def dot(a, b):
     return matmul(a, b)
 
 
+# ----------------------------------------------------------------------------- sliding windows
+def unfold(x, kernel, stride, padding, dilation, grid, fill=0.0):
+    """im2col of x (N, C, H, W): cols (C, KH, KW, N, OH, OW), `fill` outside the input (the
+    'unfold' row). `padding` is the leading pad; the trailing one follows from `grid` (OH, OW)."""
+    return bind(P["unfold"], x, kernel=tuple(kernel), stride=tuple(stride), padding=tuple(padding),
+                dilation=tuple(dilation), grid=tuple(grid), fill=float(fill))
+
+
+def fold(cols, size, kernel, stride, padding, dilation):
+    """col2im: the (N, C, *size) array whose unfold is adjoint to cols (window entries summed)."""
+    return bind(P["fold"], cols, size=tuple(size), kernel=tuple(kernel), stride=tuple(stride),
+                padding=tuple(padding), dilation=tuple(dilation))
+
+
+# ----------------------------------------------------------------------------- state and randomness
+def assign_(target, value):
+    """`target`'s values become `value` (a state update, never differentiated). Eagerly that
+    happens now, in place; under jit_grad the compiled function computes it on every call and
+    writes it back afterwards (PyTorch's BatchNorm buffers under torch.compile)."""
+    value = stop_gradient(cast(_t(value), target.dtype))
+    if value.shape != target.shape:
+        raise ShapeError(f"assign_: a value of shape {value.shape} for a tensor of shape {target.shape} "
+                         f"at {where_str()}")
+    fx = STATE.effects
+    if fx is None:
+        np.copyto(target.data, value.data)
+        return target
+    if builtins.any(t is target for t, _ in fx.updates):
+        raise TraceError(f"assign_: a tensor of shape {target.shape} is updated twice in one jit_grad "
+                         f"function (a module with running statistics called twice?); the second update "
+                         f"would not see the first at {where_str()}")
+    fx.updates.append((target, value))
+    return target
+
+
+def random_seed():
+    """A 0-d int64 seed drawn from the global generator (`jg.manual_seed`). Under jit_grad it
+    is an input of the compiled function, drawn afresh on every call, so masks differ per call
+    and equal eager ones for the same seed."""
+    from .rng import draw_seed
+    fx = STATE.effects
+    if fx is None:
+        return Tensor(draw_seed())
+    t = Tensor(np.zeros((), np.int64))
+    t._traced = True
+    fx.seeds.append(t)
+    return t
+
+
+def uniform(seed, shape, dtype=np.float64):
+    """Uniform [0, 1) numbers of `shape`, a pure function of `seed` and each element's index."""
+    return bind(P["uniform"], _t(seed), shape=tuple(int(n) for n in shape), dtype=np.dtype(dtype))
+
+
 # ----------------------------------------------------------------------------- indexing
 def _normalize_index(x, key):
     """Index spec: a tuple of ('slice', start, stop, step) | ('int', i) | ('new',) | ('array', k)."""

@@ -21,6 +21,7 @@ from typing import Callable
 
 import numpy as np
 
+from .rng import uniform_array
 from .tensor import ShapeError
 
 
@@ -30,7 +31,7 @@ class Prim:
     impl: Callable
     vjp: object = None          # tuple of per-input rules (None: not differentiable there),
                                 # or a function argnum -> rule for variadic primitives
-    kind: str = "elementwise"   # elementwise | reduce | view | index | matmul | concat
+    kind: str = "elementwise"   # elementwise | reduce | view | index | matmul | concat | unfold | fold | random
     expr: str | None = None     # elementwise only: the scalar op over {0}, {1}, ... ("{0}": none)
     check: Callable = lambda datas, params: None
     backward_name: str = ""
@@ -142,6 +143,49 @@ def _erf(x):
     return erf(x).astype(x.dtype if x.dtype.kind == "f" else np.float64, copy=False)
 
 
+def _padded(x, padding, need, fill):
+    """x (N, C, H, W) inside a frame of `fill`: `padding` rows/columns before, enough after
+    that every window position below `need` (H, W extents) is in range."""
+    n, ch, h, w = x.shape
+    (ph, pw), (nh, nw) = padding, need
+    xp = np.full((n, ch, max(nh, ph + h), max(nw, pw + w)), fill, dtype=x.dtype)
+    xp[:, :, ph:ph + h, pw:pw + w] = x
+    return xp
+
+
+def _extent(kernel, stride, dilation, out):
+    return tuple((o - 1) * s + (k - 1) * d + 1 for k, s, d, o in zip(kernel, stride, dilation, out))
+
+
+def _unfold(x, kernel, stride, padding, dilation, grid, fill):
+    """im2col: cols[c, i, j, n, a, b] = xpad[n, c, a*sh + i*dh, b*sw + j*dw], laid out so that a
+    convolution is one GEMM (C*KH*KW, N*OH*OW) with the batch folded into its columns."""
+    xp = _padded(x, padding, _extent(kernel, stride, dilation, grid), fill)
+    sn, sc, sh, sw = xp.strides
+    win = np.lib.stride_tricks.as_strided(
+        xp, (xp.shape[0], xp.shape[1], *kernel, *grid),
+        (sn, sc, sh * dilation[0], sw * dilation[1], sh * stride[0], sw * stride[1]), writeable=False)
+    return np.ascontiguousarray(win.transpose(1, 2, 3, 0, 4, 5))
+
+
+def _fold(cols, size, kernel, stride, padding, dilation):
+    """col2im, unfold's adjoint: each input position sums the window entries that read it."""
+    ch, kh, kw, n, oh, ow = cols.shape
+    (ph, pw), (h, w) = padding, size
+    xp = np.zeros((n, ch, *(max(e, p + s) for e, p, s in zip(
+        _extent(kernel, stride, dilation, (oh, ow)), padding, size))), dtype=cols.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            a, b = i * dilation[0], j * dilation[1]
+            xp[:, :, a:a + stride[0] * (oh - 1) + 1:stride[0], b:b + stride[1] * (ow - 1) + 1:stride[1]] += \
+                cols[:, i, j].transpose(1, 0, 2, 3)
+    return np.ascontiguousarray(xp[:, :, ph:ph + h, pw:pw + w])
+
+
+def _window_params(p):
+    return {k: p[k] for k in ("kernel", "stride", "padding", "dilation")}
+
+
 def _reduce_max(x, axes, keepdims):
     return np.max(x, axis=axes, keepdims=keepdims)
 
@@ -205,6 +249,9 @@ defprim("logical_not", np.logical_not, None, expr="(not {0})")
 defprim("where", np.where,
         (None, lambda g, out, c, x, y: T.where(c, g, 0), lambda g, out, c, x, y: T.where(c, 0, g)),
         expr="where({0}, {1}, {2})")
+# uniform [0, 1) numbers from a seed (a 0-d int64 input) and each element's C-order index
+defprim("uniform", lambda seed, shape, dtype: uniform_array(seed, shape, dtype), None, kind="random",
+        backward="UniformBackward")
 # ------------------------------------------------------------------- reductions
 defprim("reduce_sum", lambda x, axes, keepdims: np.sum(x, axis=axes, keepdims=keepdims),
         (lambda g, out, x, axes, keepdims: T.broadcast_to(T.keep_axes(g, axes, keepdims), x.shape),),
@@ -228,6 +275,13 @@ defprim("getitem", lambda x, *arrays, index: x[index_key(index, arrays)],
 defprim("index_add", _index_add,
         lambda i: (lambda g, out, x, *arrays, index, shape: T.getitem_spec(g, arrays, index))
         if i == 0 else None, kind="index", backward="IndexAddBackward")
+# ------------------------------------------------------------------- sliding windows (NCHW)
+defprim("unfold", _unfold,
+        (lambda g, out, x, **p: T.fold(g, x.shape[2:], **_window_params(p)),), kind="unfold",
+        backward="Im2ColBackward")
+defprim("fold", _fold,
+        (lambda g, out, cols, size, **p: T.unfold(g, grid=cols.shape[4:], fill=0.0, **p),), kind="fold",
+        backward="Col2ImBackward")
 defprim("concatenate", lambda *xs, axis: np.concatenate(xs, axis=axis),
         lambda i: (lambda g, out, *xs, axis: T.concat_vjp(g, xs, axis, i)), kind="concat",
         backward="CatBackward")

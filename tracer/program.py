@@ -70,11 +70,12 @@ class Program:
         return [s.data if isinstance(s, Tensor) else s for s in self.const_sources]
 
 
-def make_program(inputs, outputs, literal_max_size=1):
+def make_program(inputs, outputs, literal_max_size=1, state=()):
     """Flatten the graph from `outputs` back to `inputs` (Tensors) into a Program.
 
-    Leaves that are not inputs become constants: 0-d ones become Literals, others constvars
-    fed by reference at call time."""
+    Leaves that are not inputs become constants: 0-d ones become Literals, others (and the
+    tensors in `state`, which the compiled function updates) constvars read at call time."""
+    state = {id(t) for t in state}
     env = {}          # id(tensor) or (id(node), idx) -> Var | Literal
     keep = []         # keep keyed objects alive while ids are in use
     invars = []
@@ -97,7 +98,7 @@ def make_program(inputs, outputs, literal_max_size=1):
         return (id(node), t._out_idx)
 
     def leaf_var(t):
-        if t.data.ndim == 0 and t.data.size <= literal_max_size and not t.requires_grad:
+        if t.data.ndim == 0 and t.data.size <= literal_max_size and not t.requires_grad and id(t) not in state:
             return Literal(t.data.item(), t.dtype)
         v = Var(tuple(t.shape), t.dtype, f"c{len(constvars)}")
         constvars.append(v)

@@ -36,6 +36,7 @@ class _State(threading.local):
         self.anomaly = False
         self.in_vjp = 0          # >0 while a backward node's rule runs (anomaly: check its result only)
         self.differentiating = 0  # >0 inside value_and_grad / jit_grad's call of the user's f
+        self.effects = None      # the innermost open `tracing` (collects updates and seeds)
 
 
 STATE = _State()
@@ -125,14 +126,22 @@ def is_grad_enabled():
 
 
 class tracing:
-    """While open, ops on tensors marked traced are recorded even without grad (jit_grad)."""
+    """While open, ops on tensors marked traced are recorded even without grad (jit_grad).
+    It also collects what the function does besides computing its result, for the compiled
+    function to do on every call: state updates (`ops.assign_`, BatchNorm's running
+    statistics) and random seeds (`ops.random_seed`, dropout), which become program inputs."""
+
+    def __init__(self):
+        self.updates, self.seeds = [], []
 
     def __enter__(self):
         STATE.trace_depth += 1
+        self._outer, STATE.effects = STATE.effects, self
         return self
 
     def __exit__(self, *exc):
         STATE.trace_depth -= 1
+        STATE.effects = self._outer
         return False
 
 

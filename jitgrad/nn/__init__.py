@@ -21,7 +21,8 @@ from . import functional, init, utils
 
 __all__ = ["Module", "Parameter", "Linear", "Sequential", "ReLU", "Tanh", "Sigmoid", "Identity",
            "Flatten", "MSELoss", "CrossEntropyLoss", "GELU", "LayerNorm", "Embedding", "ModuleList",
-           "ModuleDict", "functional", "init"]
+           "ModuleDict", "Conv1d", "Conv2d", "MaxPool2d", "AvgPool2d", "BatchNorm1d", "BatchNorm2d",
+           "Dropout", "functional", "init"]
 
 
 class Parameter(Tensor):
@@ -424,6 +425,135 @@ class Embedding(Module):
 
     def forward(self, indices):
         return functional.embedding(indices, self.weight)
+
+
+class _ConvNd(Module):
+    """PyTorch's initialisation: weight ~ kaiming_uniform(a=sqrt(5)), bias ~ U(+-1/sqrt(fan_in))."""
+    n = 2
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1,
+                 bias=True, dtype=np.float32):
+        super().__init__()
+        who = type(self).__name__
+        if in_channels % groups or out_channels % groups:
+            raise ValueError(f"{who}: in_channels ({in_channels}) and out_channels ({out_channels}) must be "
+                             f"divisible by groups ({groups})")
+        self.in_channels, self.out_channels, self.groups = int(in_channels), int(out_channels), int(groups)
+        self.kernel_size = functional._tuple(kernel_size, self.n, "kernel_size", who)
+        self.stride, self.dilation = stride, dilation
+        self.padding = padding
+        self.weight = Parameter(np.empty((self.out_channels, self.in_channels // self.groups) + self.kernel_size,
+                                         dtype=dtype))
+        if bias:
+            self.bias = Parameter(np.empty((self.out_channels,), dtype=dtype))
+        else:
+            self.register_parameter("bias", None)
+        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
+        if self.bias is not None:
+            fan_in = init.fan_in_and_fan_out(self.weight)[0]
+            init.uniform_(self.bias, -1 / math.sqrt(fan_in), 1 / math.sqrt(fan_in))
+
+    def forward(self, x):
+        conv = functional.conv2d if self.n == 2 else functional.conv1d
+        return conv(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
+
+    def extra_repr(self):
+        return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}, "
+                f"padding={self.padding}" + (f", groups={self.groups}" if self.groups != 1 else "")
+                + ("" if self.bias is not None else ", bias=False"))
+
+
+class Conv2d(_ConvNd):
+    n = 2
+
+
+class Conv1d(_ConvNd):
+    n = 1
+
+
+class MaxPool2d(Module):
+    def __init__(self, kernel_size, stride=None, padding=0):
+        super().__init__()
+        self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
+
+    def forward(self, x):
+        return functional.max_pool2d(x, self.kernel_size, self.stride, self.padding)
+
+    def extra_repr(self):
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class AvgPool2d(MaxPool2d):
+    def forward(self, x):
+        return functional.avg_pool2d(x, self.kernel_size, self.stride, self.padding)
+
+
+class _BatchNorm(Module):
+    """Batch statistics in training mode, which also move the running ones (buffers, saved in
+    state_dict, written back by jit_grad's compiled function); running statistics in eval mode."""
+    dims = (2,)
+
+    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True,
+                 dtype=np.float32):
+        super().__init__()
+        self.num_features, self.eps, self.momentum = int(num_features), eps, momentum
+        self.affine, self.track_running_stats = affine, track_running_stats
+        if affine:
+            self.weight = Parameter(np.ones(self.num_features, dtype))
+            self.bias = Parameter(np.zeros(self.num_features, dtype))
+        else:
+            self.register_parameter("weight", None)
+            self.register_parameter("bias", None)
+        if track_running_stats:
+            self.register_buffer("running_mean", np.zeros(self.num_features, dtype))
+            self.register_buffer("running_var", np.ones(self.num_features, dtype))
+            self.register_buffer("num_batches_tracked", np.zeros((), np.int64))
+        else:
+            for name in ("running_mean", "running_var", "num_batches_tracked"):
+                self.register_buffer(name, None)
+
+    def forward(self, x):
+        if x.ndim not in self.dims:
+            want = " or ".join(f"{d}D" for d in self.dims)
+            raise ValueError(f"{type(self).__name__}: expected {want} input (got {x.ndim}D input)")
+        training = self.training
+        momentum = self.momentum
+        if training and self.track_running_stats:
+            count = self.num_batches_tracked + 1
+            ops.assign_(self.num_batches_tracked, count)
+            if momentum is None:   # a cumulative average
+                momentum = 1.0 / ops.cast(count, x.dtype)
+        use_buffers = not training or self.track_running_stats
+        return functional.batch_norm(x, self.running_mean if use_buffers else None,
+                                     self.running_var if use_buffers else None, self.weight, self.bias,
+                                     training or self.running_mean is None, 0.0 if momentum is None else momentum,
+                                     self.eps)
+
+    def extra_repr(self):
+        return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
+                f"track_running_stats={self.track_running_stats}")
+
+
+class BatchNorm1d(_BatchNorm):
+    dims = (2, 3)
+
+
+class BatchNorm2d(_BatchNorm):
+    dims = (4,)
+
+
+class Dropout(Module):
+    def __init__(self, p=0.5):
+        super().__init__()
+        if not 0.0 <= p <= 1.0:
+            raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+        self.p = p
+
+    def forward(self, x):
+        return functional.dropout(x, self.p, self.training)
+
+    def extra_repr(self):
+        return f"p={self.p}"
 
 
 class ModuleList(Module):

@@ -102,7 +102,20 @@ def blas(x, y, z):
     return T.sum(a * a) + T.sum(T.tanh(b)) + T.sum(c) + T.sum(d * d) + T.sum(e)
 
 
+def windows(x, w, seed):
+    """im2col + GEMM (a strided, padded, dilated convolution), a max over -inf-padded windows, a
+    direct col2im, and a dropout-like mask from the counter-based generator."""
+    cols = T.unfold(x, (3, 3), (2, 1), (1, 1), (1, 2), (3, 5))                  # (3, 3, 3, 2, 3, 5)
+    y = T.reshape(w, (4, 27)) @ T.reshape(cols, (27, 30))
+    pool = T.max(T.unfold(x, (2, 2), (2, 2), (1, 0), (1, 1), (4, 3), fill=-np.inf), (1, 2))
+    back = T.fold(T.tanh(cols), (6, 7), (3, 3), (2, 1), (1, 1), (1, 2))
+    keep = T.uniform(seed, x.shape) > 0.3
+    return T.sum(T.tanh(y)) + T.sum(pool * pool) + T.sum(back * x) + T.sum(T.where(keep, x * x, 0.0))
+
+
 CASES = {
+    "windows": (windows, lambda dt: (_r(2, 3, 6, 7, dtype=dt), _r(4, 3, 3, 3, dtype=dt, seed=1),
+                                     np.array(-987654321, np.int64))),
     "unary": (unary, lambda dt: (_r(3, 5, dtype=dt), _r(3, 5, dtype=dt, seed=1, pos=True))),
     "binary": (binary, lambda dt: (_r(3, 5, dtype=dt), _r(5, dtype=dt, seed=1, pos=True))),
     "logic": (logic, lambda dt: (_r(4, 3, dtype=dt), _r(3, dtype=dt, seed=1))),

@@ -20,7 +20,8 @@ import jitgrad as jg  # noqa: E402
 import tracer  # noqa: E402
 from tracer.primitives import PRIMS  # noqa: E402
 
-pytestmark = pytest.mark.cuda
+# the simulator runs tracer.rng's hash on NumPy scalars, which warn where the device wraps
+pytestmark = [pytest.mark.cuda, pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")]
 if nc.simulator_enabled():
     # the simulator runs a block's threads as Python threads and syncthreads as a barrier
     # among them: at the default 5 ms GIL switch interval each barrier costs milliseconds
@@ -165,12 +166,26 @@ def test_zero_d_and_empty():
     check(lambda a: jg.sum(a * 2), np.zeros((0, 3), np.float32))
 
 
+def test_windows_and_counter_based_random():
+    """Convolution by im2col + GEMM, padded max pooling, col2im, a uniform mask: the CUDA
+    kernels compute what eager NumPy does, mask bits included (tracer.rng on the device)."""
+    from tracer import ops as T
+
+    def f(x, w, seed):
+        cols = T.unfold(x, (3, 3), (1, 2), (1, 1), (2, 1), (2, 3))
+        y = T.reshape(w, (2, 18)) @ T.reshape(cols, (18, 6))
+        pool = T.max(T.unfold(x, (2, 2), (2, 2), (1, 1), (1, 1), (3, 3), fill=-np.inf), (1, 2))
+        keep = T.uniform(seed, x.shape) > 0.4
+        return jg.sum(jg.tanh(y)) + jg.sum(pool * pool) + jg.sum(T.where(keep, x * x, 0.0))
+    check(f, _r(1, 2, 4, 5), _r(2, 2, 3, 3, seed=1), np.array(12345, np.int64))
+
+
 def test_every_primitive_is_covered():
     """Catch new primitives: every one in the table must be exercised above."""
     covered = set(UNARY) | set(BINARY) | {
         "lt", "le", "gt", "ge", "eq", "ne", "logical_and", "logical_or", "logical_not", "where",
         "sign", "cast", "stop_gradient", "reduce_sum", "reduce_max", "matmul", "reshape",
-        "transpose", "broadcast_to", "getitem", "index_add", "concatenate",
+        "transpose", "broadcast_to", "getitem", "index_add", "concatenate", "unfold", "fold", "uniform",
         "zero_dep"}   # in every relu/abs program above (their VJPs under create_graph)
     assert set(PRIMS) <= covered, sorted(set(PRIMS) - covered)
 

@@ -147,6 +147,13 @@ CASES: dict[str, list[Case]] = {
     "index_add": [C(lambda g: T.index_add(g, np.array([0, 2, 0]), index=(("array", 0), ("slice", 0, 3, 1)),
                                           shape=(4, 3)), N(3, 3), id="repeats"),
                   C(lambda g: T.index_add(g, index=(("int", 1),), shape=(3, 2)), N(2), id="int")],
+    # im2col and its adjoint: stride, dilation, leading and trailing padding, a fill value
+    "unfold": [C(lambda x: T.unfold(x, (2, 3), (1, 1), (0, 0), (1, 1), (3, 2)), N(2, 2, 4, 4), id="valid"),
+               C(lambda x: T.unfold(x, (3, 2), (2, 1), (1, 0), (1, 2), (3, 3), fill=-2.0), N(1, 2, 5, 5),
+                 id="pad-stride-dilation-fill")],
+    "fold": [C(lambda c: T.fold(c, (4, 4), (2, 3), (1, 1), (0, 0), (1, 1)), N(2, 2, 3, 2, 3, 2), id="valid"),
+             C(lambda c: T.fold(c, (5, 4), (3, 2), (2, 1), (1, 1), (1, 2)), N(2, 3, 2, 1, 3, 3),
+               id="pad-stride-dilation")],
     "concatenate": [C(lambda a, b: jg.concatenate([a, b]), N(2, 3), N(1, 3), id="axis0"),
                     C(lambda a, b, c: jg.concatenate([a, b, c], axis=-1), N(2, 1), N(2, 3), N(2, 0), id="axis-1-empty"),
                     C(lambda a: jg.concatenate([a, a * 2]), N(3), id="same-twice")],
@@ -200,7 +207,7 @@ NONDIFF = {
     "logical_not": (lambda a: ~a, np.logical_not), "sign": (jg.sign, np.sign),
 }
 # primitives whose gradient deliberately differs from finite differences: their own tests below
-SPECIAL = {"stop_gradient"}
+SPECIAL = {"stop_gradient", "uniform"}
 
 API_MATH = ("add sub mul div neg pow exp log log1p expm1 sqrt square abs sin cos tanh sigmoid relu "
             "softplus maximum minimum where clip sum mean max min logsumexp softmax log_softmax matmul "
@@ -321,6 +328,32 @@ def test_stop_gradient():
     assert not g.requires_grad  # d/dx of a stopped value is a constant
     s = jg.stop_gradient(x)
     np.testing.assert_array_equal(s.numpy(), x.numpy())
+
+
+def test_fold_is_the_adjoint_of_unfold():
+    rng = np.random.default_rng(5)
+    geometry = dict(kernel=(3, 2), stride=(2, 3), padding=(1, 2), dilation=(2, 1))
+    x = rng.standard_normal((2, 3, 7, 8))
+    cols = T.unfold(jg.tensor(x), grid=(3, 3), **geometry).numpy()
+    g = rng.standard_normal(cols.shape)
+    back = T.fold(jg.tensor(g), (7, 8), **geometry).numpy()
+    assert np.vdot(cols, g) == pytest.approx(np.vdot(x, back), rel=1e-12)
+
+
+def test_uniform_is_a_pure_function_of_seed_and_index():
+    """The same numbers eagerly, interpreted and compiled; a different seed, other numbers;
+    not differentiable; roughly uniform."""
+    seed = jg.tensor(np.int64(-123456789))
+    u = T.uniform(seed, (64, 50)).numpy()
+    assert u.dtype == np.float64 and 0.0 <= u.min() and u.max() < 1.0
+    assert abs(u.mean() - 0.5) < 0.02 and abs(u.var() - 1 / 12) < 0.01
+    assert not np.array_equal(u, T.uniform(jg.tensor(np.int64(7)), (64, 50)).numpy())
+    np.testing.assert_array_equal(T.uniform(seed, (3200,)).numpy(), u.ravel())   # index = C order
+    f = jg.jit_grad(lambda x, s: jg.sum(x * T.uniform(s, x.shape, x.dtype)), argnums=0)
+    x = np.ones((64, 50), np.float32)
+    v, g = f(x, np.int64(-123456789))
+    np.testing.assert_array_equal(g, u.astype(np.float32))
+    assert PRIMS["uniform"].vjp is None
 
 
 def test_stable_values_at_extremes():
