@@ -606,7 +606,9 @@ def render(doc, markdown=False):
     out.append(f"CPU: {m['cpu']} ({m['cores']} cores), {m['platform']}, Python {m['python']}\n")
     out.append(f"Versions: {v}\n")
     out.append(f"Threads: {th['requested']} for every system (OMP/MKL/OpenBLAS/NUMBA_NUM_THREADS, "
-               f"torch.set_num_threads, XLA_FLAGS intra_op_parallelism_threads); numba reports "
+               f"torch.set_num_threads, XLA_FLAGS intra_op_parallelism_threads); idle threads spin briefly "
+               f"(OPENBLAS_THREAD_TIMEOUT={os.environ.get('OPENBLAS_THREAD_TIMEOUT', '-')}, GOMP_SPINCOUNT="
+               f"{os.environ.get('GOMP_SPINCOUNT', '-')}); numba reports "
                f"{th.get('numba', '?')}, torch {th.get('torch', '?')}.\n")
     out.append(f"Timing: first call (compile) + warm-up, then up to {m.get('reps')} samples per system, "
                f"interleaved round-robin in shuffled order with a {m.get('settle_s')} s pause before each "

@@ -68,8 +68,11 @@ def _jg_ops():
         (du,) = jg.grad(jg.sum(u), tt, create_graph=True)
         return u, du
 
+    F = jg.nn.functional
     return SimpleNamespace(sum=jg.sum, mean=jg.mean, tanh=jg.tanh, exp=jg.exp, sigmoid=jg.sigmoid, sin=jg.sin,
-                           relu=jg.relu, cross_entropy=jg.nn.functional.cross_entropy, value_and_dt=value_and_dt)
+                           relu=jg.relu, cross_entropy=F.cross_entropy, value_and_dt=value_and_dt,
+                           conv3x3=lambda x, w, b: F.conv2d(x, w, b, padding=1),
+                           max_pool2=lambda x: F.max_pool2d(x, 2))
 
 
 def _build_jitgrad(eager):
@@ -146,7 +149,9 @@ def _torch_ops():
         return u, du
 
     return SimpleNamespace(sum=torch.sum, mean=torch.mean, tanh=torch.tanh, exp=torch.exp, sigmoid=torch.sigmoid,
-                           sin=torch.sin, relu=torch.relu, cross_entropy=F.cross_entropy, value_and_dt=value_and_dt)
+                           sin=torch.sin, relu=torch.relu, cross_entropy=F.cross_entropy, value_and_dt=value_and_dt,
+                           conv3x3=lambda x, w, b: F.conv2d(x, w, b, padding=1),
+                           max_pool2=lambda x: F.max_pool2d(x, 2))
 
 
 def _build_torch(compiled, device="cpu"):
@@ -200,8 +205,16 @@ def _jax_ops():
     def value_and_dt(net, t):
         return jax.jvp(net, (t,), (jnp.ones_like(t),))
 
+    def conv3x3(x, w, b):
+        y = jax.lax.conv_general_dilated(x, w, (1, 1), ((1, 1), (1, 1)), dimension_numbers=("NCHW", "OIHW", "NCHW"))
+        return y + b[None, :, None, None]
+
+    def max_pool2(x):
+        return jax.lax.reduce_window(x, -jnp.inf, jax.lax.max, (1, 1, 2, 2), (1, 1, 2, 2), "VALID")
+
     return SimpleNamespace(sum=jnp.sum, mean=jnp.mean, tanh=jnp.tanh, exp=jnp.exp, sigmoid=jax.nn.sigmoid,
-                           sin=jnp.sin, relu=jax.nn.relu, cross_entropy=ce, value_and_dt=value_and_dt)
+                           sin=jnp.sin, relu=jax.nn.relu, cross_entropy=ce, value_and_dt=value_and_dt,
+                           conv3x3=conv3x3, max_pool2=max_pool2)
 
 
 def _build_jax(w, args, argnums, threads):
@@ -294,6 +307,8 @@ def _env(**kw):
     return lambda d: {k: v.format(d=d) for k, v in kw.items()}
 
 
+_NO_CONV = ("W1", "W2", "W3", "W3-each", "W4", "W5", "R4", "R32")   # adapters without convolution
+
 SYSTEMS = {s.name: s for s in [
     System("jitgrad", "jitgrad jit_grad (compiled)", ("jitgrad",), _build_jitgrad(False), family="jitgrad",
            cache_env=_env(JITGRAD_CACHE_DIR="{d}")),
@@ -311,8 +326,8 @@ SYSTEMS = {s.name: s for s in [
            _build_jitgrad_cuda, workloads=("W1", "W2"), family="jitgrad", requires=_gpu_for_numba),
     System("torch-cuda", "PyTorch eager on the GPU", ("torch",), _build_torch(False, "cuda"),
            workloads=("W1", "W2"), family="gpu", requires=_gpu_for_torch),
-    System("autograd", "HIPS autograd", ("autograd",), _build_autograd),
-    System("pytensor", "PyTensor (C backend)", ("pytensor",), _build_pytensor,
+    System("autograd", "HIPS autograd", ("autograd",), _build_autograd, workloads=_NO_CONV),
+    System("pytensor", "PyTensor (C backend)", ("pytensor",), _build_pytensor, workloads=_NO_CONV,
            cache_env=_env(PYTENSOR_FLAGS="compiledir={d}")),
 ]}
 
@@ -330,5 +345,9 @@ def thread_env(n):
     """Environment that pins every library to n threads; set before numpy/torch/jax/numba load."""
     n = str(n)
     return {"OMP_NUM_THREADS": n, "MKL_NUM_THREADS": n, "OPENBLAS_NUM_THREADS": n, "NUMBA_NUM_THREADS": n,
+            # the idle-spin limits jitgrad sets on import (see jitgrad/__init__, codegen/__init__),
+            # here for every system, since the harness loads NumPy first
+            "OPENBLAS_THREAD_TIMEOUT": os.environ.get("OPENBLAS_THREAD_TIMEOUT", "16"),
+            "GOMP_SPINCOUNT": os.environ.get("GOMP_SPINCOUNT", "20000"),
             "XLA_FLAGS": (os.environ.get("XLA_FLAGS", "") +
                           f" --xla_cpu_multi_thread_eigen=true intra_op_parallelism_threads={n}").strip()}

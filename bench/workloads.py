@@ -234,6 +234,85 @@ def w5_numpy(args, argnums):
     return value, [gs[i] for i in argnums]
 
 
+# ----------------------------------------------------------------------------- W8: a small CNN
+W8_SHAPES = ((32, 3, 3, 3), (32,), (64, 32, 3, 3), (64,), (4096, 10), (10,))
+
+
+def w8_make(quick, batch=64):
+    r = _rng()
+    ps = []
+    for shape, fan in zip(W8_SHAPES, (27, 27, 288, 288, 4096, 4096)):   # PyTorch's default bounds
+        ps.append(r.uniform(-1 / np.sqrt(fan), 1 / np.sqrt(fan), shape).astype(np.float32))
+    X = r.standard_normal((batch, 3, 32, 32)).astype(np.float32)
+    y = r.integers(0, 10, batch).astype(np.int64)
+    return ps + [X, y], tuple(range(6))
+
+
+def w8_loss(o, W1, b1, W2, b2, W3, b3, X, y):
+    h = o.max_pool2(o.relu(o.conv3x3(X, W1, b1)))
+    h = o.max_pool2(o.relu(o.conv3x3(h, W2, b2)))
+    return o.cross_entropy(h.reshape(h.shape[0], -1) @ W3 + b3, y)
+
+
+def _im2col3(x):
+    """(N, C, H, W) -> (N*H*W, C*9): 3x3 windows, zero padding 1."""
+    n, c, h, w = x.shape
+    xp = np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)))
+    win = np.lib.stride_tricks.sliding_window_view(xp, (3, 3), axis=(2, 3))
+    return win.transpose(0, 2, 3, 1, 4, 5).reshape(n * h * w, c * 9)
+
+
+def _col2im3(d, shape):
+    n, c, h, w = shape
+    d = d.reshape(n, h, w, c, 3, 3)
+    xp = np.zeros((n, c, h + 2, w + 2), d.dtype)
+    for i in range(3):
+        for j in range(3):
+            xp[:, :, i:i + h, j:j + w] += d[..., i, j].transpose(0, 3, 1, 2)
+    return xp[:, :, 1:-1, 1:-1]
+
+
+def _pool2(a):
+    """2x2 max pooling and the gradient's routing mask (ties share, as jitgrad's max)."""
+    n, c, h, w = a.shape
+    r = a.reshape(n, c, h // 2, 2, w // 2, 2)
+    m = r.max(axis=(3, 5))
+    mask = r == m[:, :, :, None, :, None]
+    return m, mask / mask.sum(axis=(3, 5), keepdims=True)
+
+
+def w8_numpy(args, argnums):
+    W1, b1, W2, b2, W3, b3, X, y = args
+    B = X.shape[0]
+    acts = []      # per conv layer: (input shape, columns, pre-activation, pooling mask)
+    h = X
+    for W, b in ((W1, b1), (W2, b2)):
+        n, _, hh, ww = h.shape
+        cols = _im2col3(h)
+        z = (cols @ W.reshape(W.shape[0], -1).T + b).reshape(n, hh, ww, -1).transpose(0, 3, 1, 2)
+        p, mask = _pool2(np.maximum(z, 0))
+        acts.append((h.shape, cols, z, mask))
+        h = p
+    f = h.reshape(B, -1)
+    z3 = f @ W3 + b3
+    m = z3.max(axis=1, keepdims=True)
+    e = np.exp(z3 - m)
+    se = e.sum(axis=1, keepdims=True)
+    value = np.mean(m[:, 0] + np.log(se[:, 0]) - z3[np.arange(B), y], dtype=np.float64)
+    d = e / se
+    d[np.arange(B), y] -= 1
+    d /= B
+    grads = [f.T @ d, d.sum(0)]
+    dp = (d @ W3.T).reshape(h.shape)
+    for (shape, cols, z, mask), W in zip(reversed(acts), (W2, W1)):
+        dz = (mask * dp[:, :, :, None, :, None]).reshape(z.shape) * (z > 0)
+        dzm = dz.transpose(0, 2, 3, 1).reshape(-1, W.shape[0])              # (N*H*W, O)
+        grads = [(dzm.T @ cols).reshape(W.shape), dzm.sum(0)] + grads
+        if W is W2:
+            dp = _col2im3(dzm @ W.reshape(W.shape[0], -1), shape)
+    return value, [grads[i] for i in argnums]
+
+
 # ----------------------------------------------------------------------------- RNN programs (compile table)
 RNN_SIZES = (32, 64, 32)     # input width, hidden width, batch
 
@@ -275,8 +354,10 @@ WORKLOADS = {w.id: w for w in [
              kind="program", resize=lambda quick, b: rnn_make(4)(quick, b)[0], batches=(24, 16)),
     Workload("R32", "tanh RNN 32-64, 32 unrolled steps, batch 32", "float32", rnn_make(32), rnn_loss(32),
              kind="program", resize=lambda quick, b: rnn_make(32)(quick, b)[0], batches=(24, 16)),
+    Workload("W8", "CNN conv3-32 pool conv32-64 pool linear 4096-10 on 3x32x32, batch 64, float32", "float32",
+             w8_make, w8_loss, w8_numpy, resize=lambda quick, b: w8_make(quick, b)[0], batches=(48, 32)),
     Workload("W6", "compile latency: first call (fresh cache), two new batch sizes, warm new process",
-             "float32", kind="compile", of=("W2", "R4", "R32")),
+             "float32", kind="compile", of=("W2", "R4", "R32", "W8")),
     Workload("W7", "peak memory of one step (W1, W2)", "float32", kind="memory", of=("W1", "W2")),
 ]}
 

@@ -26,6 +26,34 @@ def _choose_threading_layer():
 _choose_threading_layer()
 
 
+
+
+def _short_blas_spin():
+    """OpenBLAS's idle-spin limit (see jitgrad/__init__) when NumPy loaded before jitgrad and its
+    OpenBLAS read the default 2**28 cycles already. OpenBLAS re-reads its environment on request and
+    starts a new thread pool on the next GEMM after a shutdown, so set it and restart the pool.
+    Only for NumPy's own bundled OpenBLAS, found by file name; anything missing: left alone."""
+    if os.environ.get("JITGRAD_TUNE_THREADS", "1") == "0" or "OPENBLAS_THREAD_TIMEOUT" in os.environ \
+            or not sys.platform.startswith("linux"):
+        return
+    import glob
+    import numpy
+    libs = glob.glob(os.path.join(os.path.dirname(os.path.dirname(numpy.__file__)), "numpy.libs", "lib*openblas*.so*"))
+    if len(libs) != 1:
+        return
+    try:
+        lib = ctypes.CDLL(libs[0], mode=os.RTLD_NOLOAD | os.RTLD_LAZY)
+        read_env, shutdown = lib.openblas_read_env, lib.blas_thread_shutdown_
+    except (OSError, AttributeError):
+        return
+    os.environ["OPENBLAS_THREAD_TIMEOUT"] = "16"
+    read_env()
+    shutdown()
+
+
+_short_blas_spin()
+
+
 def _tune_malloc():
     """glibc hands freed multi-MB arrays back to the OS and page-faults them in again on the next
     call: a kernel returning two fresh 16 MB gradients spent most of its time there (W1: 34 ms ->

@@ -66,9 +66,11 @@ def flat(idx, strides, offset=0):
 
 
 def cstrides(shape):
+    """C-order strides, 0 for unit axes (their index is always 0: loads and stores that differ
+    only there compare equal, which in-place buffer planning relies on)."""
     st, acc = [], 1
     for n in reversed(shape):
-        st.append(acc)
+        st.append(0 if n == 1 else acc)
         acc *= n
     return tuple(reversed(st))
 
@@ -196,13 +198,43 @@ def lz_reshape(x, shape):
         st = _nocopy_strides(x.shape, x.view.strides, shape) if x.view.buf.size else cstrides(shape)
         if st is not None:
             return Strided(View(x.view.buf, shape, st, x.view.offset))
-    # general: linearise in the new shape, delinearise in the old one (size-1 dims skipped)
-    nst, ost = cstrides(shape), cstrides(x.shape)
+    if 0 in shape:          # nothing is read
+        return remap(x, shape, lambda idx: tuple(c(0) for _ in x.shape))
+    groups = _reshape_groups(x.shape, shape)
 
     def m(idx):
-        lin = flat(idx, nst)
-        return tuple(c(0) if n == 1 else _divmod(lin, s, n, k == 0) for k, (n, s) in enumerate(zip(x.shape, ost)))
-    return remap(x, shape, m, extra_cost=2)
+        """Per group of axes with equal products: a split is affine (old = a*k + b), only a
+        merge needs division (a transposed image split into pooling windows stays affine)."""
+        src = [c(0)] * len(x.shape)
+        for olds, news in groups:
+            lin = flat([idx[j] for j in news], cstrides([shape[j] for j in news]))
+            ost = cstrides([x.shape[j] for j in olds])
+            for k, (j, st) in enumerate(zip(olds, ost)):
+                src[j] = _divmod(lin, st, x.shape[j], k == 0) if len(olds) > 1 else lin
+        return tuple(src)
+    return remap(x, shape, m, extra_cost=0 if all(len(o) == 1 for o, _ in groups) else 2)
+
+
+def _reshape_groups(old, new):
+    """[(old axes, new axes)]: the shortest runs of non-unit axes with equal products."""
+    oa = [j for j, n in enumerate(old) if n != 1]
+    na = [j for j, n in enumerate(new) if n != 1]
+    groups, i, k = [], 0, 0
+    while i < len(oa) and k < len(na):
+        go, gn = [oa[i]], [na[k]]
+        po, pn = old[oa[i]], new[na[k]]
+        i, k = i + 1, k + 1
+        while po != pn:
+            if po < pn:
+                go.append(oa[i])
+                po *= old[oa[i]]
+                i += 1
+            else:
+                gn.append(na[k])
+                pn *= new[na[k]]
+                k += 1
+        groups.append((go, gn))
+    return groups
 
 
 def _divmod(lin, s, n, first):

@@ -293,10 +293,14 @@ def render_driver(k: Kernel, steps) -> str:
         lines.append(f"    {b.name} = p{i}" if len(shape) == 1 else f"    {b.name} = p{i}.reshape({b.size})")
     for b in k.outs:
         lines.append(f"    {b.name} = empty({b.size}, {b.dtype.name})")
-    for t in k.temps:
-        if t.name not in k.storage:
+    own = [t for t in k.temps if t.name not in k.storage]
+    if own:   # temporaries are reused from call to call (a fresh large buffer costs page faults)
+        names = ", ".join(t.name for t in own) + ","
+        lines += ["    scratch = take()", "    if scratch is None:"]
+        for t in own:
             caps[t.name] = max([t.size] + [u.size for u in k.temps if k.storage.get(u.name) == t.name])
-            lines.append(f"    {t.name} = empty({caps[t.name]}, {t.dtype.name})")
+            lines.append(f"        {t.name} = empty({caps[t.name]}, {t.dtype.name})")
+        lines += ["    else:", f"        {names} = scratch"]
     for t in k.temps:
         if t.name in k.storage:
             caps[t.name] = caps[k.storage[t.name]]
@@ -310,6 +314,8 @@ def render_driver(k: Kernel, steps) -> str:
             kname, pat = step
             args = [b.name for b in pat.buffers] + [_py_value(v) for v in pat.values]
             lines.append(f"    {kname}({', '.join(args)})")
+    if own:
+        lines.append(f"    give(({names}))")
     rets = [b.name if len(b.shape) == 1 else f"{b.name}.reshape({tuple(b.shape)})" for b in k.outs]
     lines.append(f"    return ({', '.join(rets)}{',' if len(rets) == 1 else ''})")
     dts = sorted({b.dtype.name for b in k.outs + k.temps})
@@ -549,8 +555,22 @@ def build_kernel(pat, sig, body, key, cache_dir) -> LoadedKernel:
         return LoadedKernel(key, body, disp, entry, "disk" if from_disk else "compiled")
 
 
+def _scratch_pool():
+    """take() -> a set of temporaries a finished call gave back, or None; give(set). One set
+    per concurrent call (list.pop and append are atomic); a call that raises gives nothing back."""
+    free = []
+
+    def take():
+        try:
+            return free.pop()
+        except IndexError:
+            return None
+    return take, free.append
+
+
 def _driver_namespace(k: Kernel):
-    ns = {"empty": np.empty, "matmul": np.matmul, "ndarray": np.ndarray}
+    take, give = _scratch_pool()
+    ns = {"empty": np.empty, "matmul": np.matmul, "ndarray": np.ndarray, "take": take, "give": give}
     ns.update({b.dtype.name: b.dtype for b in k.params + k.outs + k.temps})
     return ns
 

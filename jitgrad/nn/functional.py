@@ -266,7 +266,8 @@ def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
 
 
 def _pool_windows(input, kernel_size, stride, padding, fill, who):
-    """x's pooling windows as (N, C, OH, OW, KH*KW), and whether x had a batch dimension."""
+    """x's pooling windows as an array whose `axes` are a window's, and whether x had a batch
+    dimension."""
     x, batched = _batched(as_input(input), 2, who)
     k = _tuple(kernel_size, 2, "kernel_size", who)
     s = k if stride is None or (isinstance(stride, (tuple, list)) and not stride) else _tuple(stride, 2, "stride", who)
@@ -279,24 +280,26 @@ def _pool_windows(input, kernel_size, stride, padding, fill, who):
     if any(v < 1 for v in out):
         raise RuntimeError(f"{who}: input of size {list(x.shape)} is too small for kernel_size={k} with "
                            f"padding={p} (output size {out}) at {where_str()}")
+    if s == k and p == (0, 0) and h % k[0] == 0 and w % k[1] == 0:
+        # windows that tile the input: a reshape (a view), and the gradient a broadcast
+        return ops.reshape(x, (n, ch, out[0], k[0], out[1], k[1])), (3, 5), batched
     cols = ops.unfold(x, k, s, p, (1, 1), out, fill)                  # (C, KH, KW, N, OH, OW)
-    win = ops.reshape(ops.transpose(cols, (3, 0, 4, 5, 1, 2)), (n, ch) + out + (k[0] * k[1],))
-    return win, batched
+    return ops.transpose(cols, (3, 0, 4, 5, 1, 2)), (4, 5), batched
 
 
 def max_pool2d(input, kernel_size, stride=None, padding=0):
     """Maximum over each window (padding never wins: it is -inf). Ties in a window share its
     gradient, as jg.max does; PyTorch gives it all to the first maximum (the same gradient
     wherever the tie is ReLU's zeros, since ReLU's derivative there is zero)."""
-    win, batched = _pool_windows(input, kernel_size, stride, padding, -np.inf, "max_pool2d")
-    y = ops.max(win, -1)
+    win, axes, batched = _pool_windows(input, kernel_size, stride, padding, -np.inf, "max_pool2d")
+    y = ops.max(win, axes)
     return y if batched else y[0]
 
 
 def avg_pool2d(input, kernel_size, stride=None, padding=0):
     """Mean over each window, padding counted (PyTorch's count_include_pad=True)."""
-    win, batched = _pool_windows(input, kernel_size, stride, padding, 0.0, "avg_pool2d")
-    y = ops.mean(win, -1)
+    win, axes, batched = _pool_windows(input, kernel_size, stride, padding, 0.0, "avg_pool2d")
+    y = ops.mean(win, axes)
     return y if batched else y[0]
 
 
