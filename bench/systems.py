@@ -72,7 +72,9 @@ def _jg_ops():
     return SimpleNamespace(sum=jg.sum, mean=jg.mean, tanh=jg.tanh, exp=jg.exp, sigmoid=jg.sigmoid, sin=jg.sin,
                            relu=jg.relu, cross_entropy=F.cross_entropy, value_and_dt=value_and_dt,
                            conv3x3=lambda x, w, b: F.conv2d(x, w, b, padding=1),
-                           max_pool2=lambda x: F.max_pool2d(x, 2))
+                           max_pool2=lambda x: F.max_pool2d(x, 2), swapaxes=jg.swapaxes, gelu=F.gelu,
+                           layer_norm=lambda x, w, b: F.layer_norm(x, x.shape[-1], w, b),
+                           causal_attention=lambda q, k, v: F.scaled_dot_product_attention(q, k, v, is_causal=True))
 
 
 def _build_jitgrad(eager):
@@ -124,6 +126,8 @@ def _tuple_grads(out):
 
 # ----------------------------------------------------------------------------- NumPy by hand
 def _build_numpy(w, args, argnums, threads):
+    if w.numpy_vg is None:
+        raise NotImplementedError(f"{w.id} has no hand-derived NumPy gradients")
     return lambda: w.numpy_vg(args, argnums)
 
 
@@ -151,7 +155,9 @@ def _torch_ops():
     return SimpleNamespace(sum=torch.sum, mean=torch.mean, tanh=torch.tanh, exp=torch.exp, sigmoid=torch.sigmoid,
                            sin=torch.sin, relu=torch.relu, cross_entropy=F.cross_entropy, value_and_dt=value_and_dt,
                            conv3x3=lambda x, w, b: F.conv2d(x, w, b, padding=1),
-                           max_pool2=lambda x: F.max_pool2d(x, 2))
+                           max_pool2=lambda x: F.max_pool2d(x, 2), swapaxes=torch.transpose, gelu=F.gelu,
+                           layer_norm=lambda x, w, b: F.layer_norm(x, (x.shape[-1],), w, b),
+                           causal_attention=lambda q, k, v: F.scaled_dot_product_attention(q, k, v, is_causal=True))
 
 
 def _build_torch(compiled, device="cpu"):
@@ -212,9 +218,20 @@ def _jax_ops():
     def max_pool2(x):
         return jax.lax.reduce_window(x, -jnp.inf, jax.lax.max, (1, 1, 2, 2), (1, 1, 2, 2), "VALID")
 
+    def layer_norm(x, w, b):
+        mu = jnp.mean(x, -1, keepdims=True)
+        return (x - mu) / jnp.sqrt(jnp.var(x, -1, keepdims=True) + 1e-5) * w + b
+
+    def causal_attention(q, k, v):
+        s = q @ jnp.swapaxes(k, -1, -2) / np.sqrt(q.shape[-1])
+        s = jnp.where(jnp.tril(jnp.ones((q.shape[-2], k.shape[-2]), bool)), s, -jnp.inf)
+        return jax.nn.softmax(s, -1) @ v
+
     return SimpleNamespace(sum=jnp.sum, mean=jnp.mean, tanh=jnp.tanh, exp=jnp.exp, sigmoid=jax.nn.sigmoid,
                            sin=jnp.sin, relu=jax.nn.relu, cross_entropy=ce, value_and_dt=value_and_dt,
-                           conv3x3=conv3x3, max_pool2=max_pool2)
+                           conv3x3=conv3x3, max_pool2=max_pool2, swapaxes=jnp.swapaxes,
+                           gelu=lambda x: jax.nn.gelu(x, approximate=False), layer_norm=layer_norm,
+                           causal_attention=causal_attention)
 
 
 def _build_jax(w, args, argnums, threads):

@@ -313,6 +313,35 @@ def w8_numpy(args, argnums):
     return value, [grads[i] for i in argnums]
 
 
+# ----------------------------------------------------------------------------- W9: a transformer block
+W9_SIZES = dict(batch=8, seq=128, width=128, heads=4, hidden=512)
+
+
+def w9_make(quick, batch=W9_SIZES["batch"]):
+    r = _rng()
+    t, e, f = W9_SIZES["seq"], W9_SIZES["width"], W9_SIZES["hidden"]
+
+    def u(*shape):
+        return r.uniform(-1 / np.sqrt(shape[0]), 1 / np.sqrt(shape[0]), shape).astype(np.float32)
+    ones, zeros = np.ones(e, np.float32), np.zeros(e, np.float32)
+    ps = [ones, zeros, u(e, 3 * e), np.zeros(3 * e, np.float32), u(e, e), zeros.copy(),
+          ones.copy(), zeros.copy(), u(e, f), np.zeros(f, np.float32), u(f, e), zeros.copy()]
+    X = r.standard_normal((batch, t, e)).astype(np.float32)
+    return ps + [X], tuple(range(12))
+
+
+def w9_loss(o, ln1w, ln1b, Wqkv, bqkv, Wo, bo, ln2w, ln2b, W1, b1, W2, b2, X):
+    """Pre-norm block: x + attn(LN(x)), then + MLP(LN(.)) with exact GELU; causal, 4 heads."""
+    B, T, E = X.shape
+    H = W9_SIZES["heads"]
+    qkv = o.layer_norm(X, ln1w, ln1b) @ Wqkv + bqkv
+    q, k, v = (o.swapaxes(qkv[..., i * E:(i + 1) * E].reshape(B, T, H, E // H), 1, 2) for i in range(3))
+    att = o.swapaxes(o.causal_attention(q, k, v), 1, 2).reshape(B, T, E)
+    h = X + att @ Wo + bo
+    h = h + o.gelu(o.layer_norm(h, ln2w, ln2b) @ W1 + b1) @ W2 + b2
+    return o.mean(h * h)
+
+
 # ----------------------------------------------------------------------------- RNN programs (compile table)
 RNN_SIZES = (32, 64, 32)     # input width, hidden width, batch
 
@@ -356,8 +385,11 @@ WORKLOADS = {w.id: w for w in [
              kind="program", resize=lambda quick, b: rnn_make(32)(quick, b)[0], batches=(24, 16)),
     Workload("W8", "CNN conv3-32 pool conv32-64 pool linear 4096-10 on 3x32x32, batch 64, float32", "float32",
              w8_make, w8_loss, w8_numpy, resize=lambda quick, b: w8_make(quick, b)[0], batches=(48, 32)),
+    Workload("W9", "transformer block: batch 8, seq 128, width 128, 4 heads causal, LayerNorm, GELU MLP 512",
+             "float32", w9_make, w9_loss, None, resize=lambda quick, b: w9_make(quick, b)[0], batches=(6, 4),
+             note="float64 reference: jitgrad eager (no hand-derived NumPy gradients)"),
     Workload("W6", "compile latency: first call (fresh cache), two new batch sizes, warm new process",
-             "float32", kind="compile", of=("W2", "R4", "R32", "W8")),
+             "float32", kind="compile", of=("W2", "R4", "R32", "W8", "W9")),
     Workload("W7", "peak memory of one step (W1, W2)", "float32", kind="memory", of=("W1", "W2")),
 ]}
 
@@ -365,5 +397,13 @@ WORKLOADS = {w.id: w for w in [
 def reference(w: Workload, args, argnums):
     """float64 NumPy value and gradients for the same inputs."""
     a64 = [a.astype(np.float64) if a.dtype.kind == "f" else a for a in args]
-    v, gs = w.numpy_vg(a64, argnums)
+    if w.numpy_vg is None:      # no hand-derived gradients: jitgrad's eager mode in float64
+        import jitgrad as jg
+        from .systems import _jg_ops
+        o = _jg_ops()
+        v, gs = jg.value_and_grad(lambda *a: w.loss(o, *a), argnums=argnums)(*a64)
+        gs = [g.numpy() if hasattr(g, "numpy") else g for g in gs]
+        v = float(v)
+    else:
+        v, gs = w.numpy_vg(a64, argnums)
     return float(v), [np.asarray(g, np.float64) for g in gs]

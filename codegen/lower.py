@@ -559,7 +559,7 @@ class Lowering:
                 x = lz_broadcast(self.temp_copy(x), batch + (r, cl))
             views.append(x.view)
         out = View(buf, e.out.shape, cstrides(e.out.shape))
-        self.nests.append(Nest(e.out.shape, matmul=MatMul(out, views[0], views[1]), fusable=False))
+        self.nests.append(Nest(e.out.shape, matmul=_fold_batch(MatMul(out, views[0], views[1])), fusable=False))
         return Strided(out)
 
     def concat(self, e, ins, buf):
@@ -760,6 +760,29 @@ class _FakeEqn:
     prim: str
     params: dict
     out: object
+
+
+def _merged_rows(v: View):
+    """v's batch axes and rows as one axis (a View of shape (rows, cols)), or None when the
+    strides do not allow it."""
+    st = [s for n, s in zip(v.shape[:-1], v.strides[:-1]) if n != 1]
+    sh = [n for n in v.shape[:-1] if n != 1]
+    if any(st[i] != st[i + 1] * sh[i + 1] for i in range(len(st) - 1)):
+        return None
+    rows = int(np.prod(v.shape[:-1], dtype=np.int64))
+    return View(v.buf, (rows, v.shape[-1]), (st[-1] if st else 0, v.strides[-1]), v.offset)
+
+
+def _fold_batch(mm: MatMul):
+    """A batched matmul whose right operand is the same matrix for every batch entry (a Linear
+    layer on (B, T, E) input) is one GEMM with the batch folded into the rows."""
+    a, b, out = mm.a, mm.b, mm.out
+    if len(out.shape) < 3 or any(s for n, s in zip(b.shape[:-2], b.strides[:-2]) if n != 1):
+        return mm
+    a2, o2 = _merged_rows(a), _merged_rows(out)
+    if a2 is None or o2 is None or not _blas_layout(a2):
+        return mm
+    return MatMul(o2, a2, View(b.buf, b.shape[-2:], b.strides[-2:], b.offset))
 
 
 def _blas_layout(v: View):

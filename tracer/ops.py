@@ -168,6 +168,61 @@ def std(x, axis=None, ddof=0, keepdims=False):
     return sqrt(var(x, axis, ddof, keepdims))
 
 
+def _arg_extreme(x, axis, keepdims, largest, name):
+    """The first index of the maximum (minimum) along `axis`, NaN first as NumPy: the smallest
+    index where x equals its max or is NaN. Composed from the table (max, where, comparisons),
+    so it compiles; integer-valued, never differentiated."""
+    x = _t(x)
+    if axis is None:
+        flat = reshape(x, (x.size,))
+        r = _arg_extreme(flat, 0, False, largest, name)
+        return reshape(r, (1,) * x.ndim) if keepdims else r
+    ax = normalize_axes(axis, x.ndim, name)[0]
+    if x.shape[ax] == 0:
+        raise ShapeError(f"{name}: attempt to get {name} of an empty sequence (axis {ax} of shape {x.shape}) "
+                         f"at {where_str()}")
+    x = stop_gradient(x)
+    v = x if largest else neg(x)
+    hit = logical_or(eq(v, max(v, ax, keepdims=True)), ne(v, v)) if x.dtype.kind in "fc" else \
+        eq(v, max(v, ax, keepdims=True))
+    shape = [1] * x.ndim
+    shape[ax] = x.shape[ax]
+    iota = np.arange(x.shape[ax], dtype=np.int64).reshape(shape)
+    n = x.shape[ax]
+    return neg(max(neg(where(hit, iota, n)), ax, keepdims))
+
+
+def argmax(x, axis=None, keepdims=False):
+    return _arg_extreme(x, axis, keepdims, True, "argmax")
+
+
+def argmin(x, axis=None, keepdims=False):
+    return _arg_extreme(x, axis, keepdims, False, "argmin")
+
+
+def cumsum(x, axis=None):
+    """Inclusive running sum (axis None: over the flattened tensor, as NumPy). A log-step scan
+    (Hillis-Steele: ceil(log2 n) shifted adds) built from concatenate and slicing, so it is
+    differentiable to any order and compiles like any other composite."""
+    x = _t(x)
+    if axis is None:
+        x, axis = reshape(x, (x.size,)), 0
+    ax = normalize_axes(axis, x.ndim, "cumsum")[0] if x.ndim else 0
+    if x.ndim == 0:
+        return x
+    if x.dtype.kind in "bu" or (x.dtype.kind == "i" and x.dtype.itemsize < 8):
+        x = cast(x, np.int64 if x.dtype.kind in "bi" else np.uint64)
+    n, y, k = x.shape[ax], x, 1
+    while k < n:
+        pad = list(x.shape)
+        pad[ax] = k
+        head = [slice(None)] * x.ndim
+        head[ax] = slice(0, n - k)
+        y = y + concatenate([broadcast_to(cast(0, x.dtype), tuple(pad)), getitem(y, tuple(head))], ax)
+        k *= 2
+    return y
+
+
 def max_vjp(g, out, x, axes, keepdims):
     """Ties share the gradient equally (as torch.amax)."""
     g, out = keep_axes(g, axes, keepdims), keep_axes(out, axes, keepdims)

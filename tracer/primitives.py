@@ -207,7 +207,7 @@ defprim("tanh", np.tanh, (lambda g, out, x: g * (1 - out * out),), expr="tanh({0
         ufunc="tanh")
 defprim("sigmoid", _sigmoid, (lambda g, out, x: g * out * (1 - out),), expr="sigmoid({0})", cost=10, api=True)
 defprim("softplus", _softplus, (lambda g, out, x: g * T.sigmoid(x),), expr="softplus({0})", cost=10, api=True)
-defprim("erf", _erf, (lambda g, out, x: g * (2 / np.sqrt(np.pi)) * T.exp(-x * x),), expr="erf({0})", cost=10,
+defprim("erf", _erf, (lambda g, out, x: g * float(2 / np.sqrt(np.pi)) * T.exp(-x * x),), expr="erf({0})", cost=10,
         api=True, ufunc="erf")
 defprim("relu", lambda x: np.maximum(x, 0).astype(x.dtype, copy=False),
         (lambda g, out, x: T.keep_graph(T.where(x > 0, g, 0), x),), expr="relu({0})", api=True)

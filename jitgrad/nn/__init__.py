@@ -22,7 +22,7 @@ from . import functional, init, utils
 __all__ = ["Module", "Parameter", "Linear", "Sequential", "ReLU", "Tanh", "Sigmoid", "Identity",
            "Flatten", "MSELoss", "CrossEntropyLoss", "GELU", "LayerNorm", "Embedding", "ModuleList",
            "ModuleDict", "Conv1d", "Conv2d", "MaxPool2d", "AvgPool2d", "BatchNorm1d", "BatchNorm2d",
-           "Dropout", "functional", "init"]
+           "Dropout", "MultiheadAttention", "functional", "init"]
 
 
 class Parameter(Tensor):
@@ -554,6 +554,60 @@ class Dropout(Module):
 
     def extra_repr(self):
         return f"p={self.p}"
+
+
+class MultiheadAttention(Module):
+    """PyTorch's multi-head attention with packed input projections (`in_proj_weight` (3E, E),
+    `in_proj_bias`, `out_proj`) and its initialisation; `batch_first=True` only. As PyTorch, a
+    boolean `attn_mask` or `key_padding_mask` marks the positions *not* to attend to, a float
+    one is added; returns `(output, weights)` with the weights averaged over heads."""
+
+    def __init__(self, embed_dim, num_heads, bias=True, batch_first=True, dtype=np.float32):
+        super().__init__()
+        if embed_dim % num_heads:
+            raise ValueError(f"MultiheadAttention: embed_dim ({embed_dim}) must be divisible by num_heads "
+                             f"({num_heads})")
+        if not batch_first:
+            raise NotImplementedError("MultiheadAttention: only batch_first=True (inputs (N, L, E))")
+        self.embed_dim, self.num_heads, self.batch_first = int(embed_dim), int(num_heads), True
+        self.in_proj_weight = Parameter(np.empty((3 * embed_dim, embed_dim), dtype))
+        init.xavier_uniform_(self.in_proj_weight)
+        if bias:
+            self.in_proj_bias = Parameter(np.zeros(3 * embed_dim, dtype))
+        else:
+            self.register_parameter("in_proj_bias", None)
+        self.out_proj = Linear(embed_dim, embed_dim, bias=bias, dtype=dtype)
+        if bias:
+            init.zeros_(self.out_proj.bias)
+
+    def forward(self, query, key, value, key_padding_mask=None, need_weights=True, attn_mask=None,
+                average_attn_weights=True, is_causal=False):
+        from tracer.tensor import as_input
+        q, k, v = as_input(query), as_input(key), as_input(value)
+        e, h = self.embed_dim, self.num_heads
+        if q.ndim != 3 or q.shape[-1] != e or k.shape[-1] != e or v.shape[-1] != e:
+            raise RuntimeError(f"MultiheadAttention: expected inputs (N, L, {e}), got query {q.shape}, key "
+                               f"{k.shape}, value {v.shape}")
+        w, b = self.in_proj_weight, self.in_proj_bias
+        proj = [functional.linear(t, w[i * e:(i + 1) * e], None if b is None else b[i * e:(i + 1) * e])
+                for i, t in enumerate((q, k, v))]
+        n, d = q.shape[0], e // h
+        qh, kh, vh = (ops.transpose(ops.reshape(t, (n, t.shape[1], h, d)), (0, 2, 1, 3)) for t in proj)
+        s = ops.matmul(qh, ops.swapaxes(kh, -1, -2)) * (1.0 / math.sqrt(d))
+        if is_causal and attn_mask is None:
+            attn_mask = ~np.tril(np.ones((q.shape[1], k.shape[1]), dtype=bool))
+        for m, shape in ((attn_mask, None), (key_padding_mask, (n, 1, 1, k.shape[1]))):
+            if m is None:
+                continue
+            m = m.data if isinstance(m, Tensor) else np.asarray(m)
+            m = m.reshape(shape) if shape is not None else m
+            s = ops.where(m, -np.inf, s) if m.dtype == np.bool_ else s + m
+        p = ops.softmax(s, -1)
+        out = ops.reshape(ops.transpose(ops.matmul(p, vh), (0, 2, 1, 3)), (n, q.shape[1], e))
+        out = self.out_proj(out)
+        if not need_weights:
+            return out, None
+        return out, (ops.mean(p, 1) if average_attn_weights else p)
 
 
 class ModuleList(Module):

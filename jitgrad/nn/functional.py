@@ -110,9 +110,9 @@ def cross_entropy(logits, target, reduction="mean"):
 def gelu(x, approximate="none"):
     """x * Phi(x) with the exact normal CDF (erf), or PyTorch's tanh approximation."""
     if approximate == "none":
-        return 0.5 * x * (1.0 + ops.erf(x * (1.0 / np.sqrt(2.0))))
+        return 0.5 * x * (1.0 + ops.erf(x * float(1.0 / np.sqrt(2.0))))     # Python floats: weak, keep float32
     if approximate == "tanh":
-        return 0.5 * x * (1.0 + ops.tanh(np.sqrt(2.0 / np.pi) * (x + 0.044715 * (x * x * x))))
+        return 0.5 * x * (1.0 + ops.tanh(float(np.sqrt(2.0 / np.pi)) * (x + 0.044715 * (x * x * x))))
     raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
 
 
@@ -153,7 +153,7 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, is_causal=Fa
     if q.shape[-1] != k.shape[-1] or k.shape[-2] != v.shape[-2]:
         raise RuntimeError(f"scaled_dot_product_attention: query {q.shape}, key {k.shape} and value "
                            f"{v.shape} do not match (E of query and key, S of key and value) at {where_str()}")
-    s = ops.matmul(q, ops.swapaxes(k, -1, -2)) * (1.0 / np.sqrt(q.shape[-1]))
+    s = ops.matmul(q, ops.swapaxes(k, -1, -2)) * float(1.0 / np.sqrt(q.shape[-1]))
     if is_causal:
         if attn_mask is not None:
             raise ValueError("scaled_dot_product_attention: pass attn_mask or is_causal, not both")

@@ -83,6 +83,19 @@ def test_gradcheck_second_order_eager_and_compiled(name):
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
+def test_float32_stays_float32(name):
+    """No float64 constant (a NumPy scalar is strongly typed) promotes a float32 model: values
+    and gradients keep the inputs' dtype (a float64 matmul is no BLAS call and 10x slower)."""
+    if name == "batch_norm-eval":
+        pytest.skip("its running statistics are float64 constants")
+    f, args, _ = CASES[name]
+    xs = [jg.tensor(np.asarray(a, np.float32), requires_grad=True) for a in args]
+    y = f(*xs)
+    gs = jg.grad(jg.sum(y * y), xs)
+    assert y.dtype == np.float32 and all(g.dtype == np.float32 for g in gs), (y.dtype, [g.dtype for g in gs])
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
 def test_matches_pytorch(name):
     torch = pytest.importorskip("torch")
     f, args, tf = CASES[name]
@@ -247,3 +260,42 @@ def test_assigning_one_buffer_twice_in_a_traced_function_is_refused():
     bn = nn.BatchNorm1d(2)
     with pytest.raises(jg.TraceError, match="updated twice"):
         jg.jit_grad(lambda x: jg.sum(bn(bn(x))), argnums=())(R.standard_normal((4, 2)))
+
+
+def test_multihead_attention_matches_pytorch_with_masks_eager_and_compiled():
+    torch = pytest.importorskip("torch")
+    jg.manual_seed(0)
+    m = nn.MultiheadAttention(8, 2).double()
+    t = torch.nn.MultiheadAttention(8, 2, batch_first=True).double()
+    assert list(m.state_dict()) == list(t.state_dict())
+    t.load_state_dict({k: torch.tensor(v) for k, v in m.state_dict().items()})
+    x, kv = R.standard_normal((2, 5, 8)), R.standard_normal((2, 6, 8))
+    kpm = np.zeros((2, 6), bool)
+    kpm[1, -2:] = True
+    for kw in (dict(key_padding_mask=kpm), dict(attn_mask=np.triu(np.ones((5, 6), bool), 1)),
+               dict(average_attn_weights=False)):
+        tkw = {k: torch.tensor(v) if isinstance(v, np.ndarray) else v for k, v in kw.items()}
+        for p in m.parameters():
+            p.grad = None
+        o, w = m(x, kv, kv, **kw)
+        jg.sum(jg.tanh(o)).backward()
+        t.zero_grad()
+        to, tw = t(torch.tensor(x), torch.tensor(kv), torch.tensor(kv), **tkw)
+        torch.tanh(to).sum().backward()
+        np.testing.assert_allclose(o.numpy(), to.detach().numpy(), atol=1e-12)
+        np.testing.assert_allclose(w.numpy(), tw.detach().numpy(), atol=1e-12)
+        for p, tp in zip(m.parameters(), t.parameters()):
+            np.testing.assert_allclose(p.grad.numpy(), tp.grad.numpy(), atol=1e-10)
+    grads = [p.grad.numpy().copy() for p in m.parameters()]
+    for p in m.parameters():
+        p.grad = None
+    f = jg.jit_grad(lambda q, k: jg.sum(jg.tanh(m(q, k, k, average_attn_weights=False)[0])), argnums=())
+    f(x, kv)
+    for g, p in zip(grads, m.parameters()):
+        np.testing.assert_allclose(p.grad.numpy(), g, atol=1e-10)
+
+
+def test_multihead_attention_gradcheck_second_order():
+    m = nn.MultiheadAttention(4, 2).double()
+    x = R.standard_normal((1, 3, 4))
+    jg.check_grads(lambda x: jg.sum(m(x, x, x, is_causal=True)[0] ** 2), [x], order=2)

@@ -193,6 +193,8 @@ CASES: dict[str, list[Case]] = {
               C(lambda a, b: jg.stack([a, b, a], axis=-1), N(3), N(3), id="axis-1"),
               C(lambda a, b: jg.stack([a, b]), N(), N(), id="0d"),
               C(lambda a, b: jg.stack([a, b], axis=1), N(0), N(0), id="empty")],
+    "cumsum": [C(lambda x: jg.cumsum(x, 1), N(3, 6), id="axis1"), C(jg.cumsum, N(2, 3), id="flat"),
+               C(lambda x: jg.cumsum(x, 0) * x, N(5), id="times-x"), C(lambda x: jg.cumsum(x, -1), N(2, 1), id="len1")],
     # a composite program mixing many ops, all orders
     "program": [C(lambda x, w, b: jg.sum(jg.log_softmax(jg.tanh(x @ w + b) * 2.0, axis=-1) ** 2)
                   + jg.mean(jg.sigmoid(w)), N(4, 3), N(3, 5), N(5), id="mlp")],
@@ -211,7 +213,7 @@ SPECIAL = {"stop_gradient", "uniform"}
 
 API_MATH = ("add sub mul div neg pow exp log log1p expm1 sqrt square abs sin cos tanh sigmoid relu "
             "softplus maximum minimum where clip sum mean max min logsumexp softmax log_softmax matmul "
-            "dot reshape transpose broadcast_to concatenate stack squeeze expand_dims").split()
+            "dot reshape transpose broadcast_to concatenate stack squeeze expand_dims cumsum").split()
 # composites whose case lives under the primitive that implements them
 _ALIAS = {"sum": "reduce_sum"}
 
@@ -328,6 +330,38 @@ def test_stop_gradient():
     assert not g.requires_grad  # d/dx of a stopped value is a constant
     s = jg.stop_gradient(x)
     np.testing.assert_array_equal(s.numpy(), x.numpy())
+
+
+@pytest.mark.parametrize("name", ["argmax", "argmin"])
+def test_argmax_argmin_match_numpy_eagerly_and_compiled(name):
+    """First index of the extreme, NaN first, ties to the lowest index, any axis, keepdims;
+    int64 and not differentiable."""
+    x = np.random.default_rng(2).standard_normal((4, 5))
+    x[2] = 1.0
+    xn = x.copy()
+    xn[1, 3] = np.nan
+    op, ref = getattr(jg, name), getattr(np, name)
+    for a in (xn, x.astype(np.float32), (x * 3).astype(np.int64)):
+        for axis in (None, 0, 1, -1):
+            for keep in (False, True):
+                got = op(jg.tensor(a), axis, keepdims=keep).numpy()
+                want = ref(a, axis, keepdims=keep)
+                assert got.dtype == want.dtype and np.array_equal(got, want), (a.dtype, axis, keep)
+    f = jg.jit_grad(lambda x: jg.sum(x * op(x, 1).astype(x.dtype)[:, None]))
+    v, g = f(x)
+    np.testing.assert_array_equal(g, np.broadcast_to(ref(x, 1)[:, None], x.shape).astype(float))
+    assert not op(jg.tensor(x, requires_grad=True)).requires_grad
+    with pytest.raises(jg.ShapeError, match=f"{name}: attempt to get {name} of an empty sequence"):
+        op(jg.tensor(np.zeros((0, 3))), 0)
+
+
+def test_cumsum_matches_numpy_for_every_dtype():
+    x = np.random.default_rng(4).standard_normal((3, 37))
+    for a in (x, x.astype(np.float32), (x * 4).astype(np.int32), x > 0):
+        for axis in (None, 0, 1):
+            got, want = jg.cumsum(jg.tensor(a), axis).numpy(), np.cumsum(a, axis)
+            assert got.dtype == want.dtype and got.shape == want.shape
+            np.testing.assert_allclose(got, want, rtol=1e-5 if a.dtype == np.float32 else 1e-12)
 
 
 def test_fold_is_the_adjoint_of_unfold():
