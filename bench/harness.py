@@ -9,6 +9,7 @@ from __future__ import annotations
 import gc
 import json
 import os
+import shutil
 import platform
 import random
 import subprocess
@@ -381,6 +382,50 @@ def memory_workload(w, systems, opts, progress):
     return rows
 
 
+# ----------------------------------------------------------------------------- data-parallel scaling
+SCALING_SIZES = {"W2": "784,256,256,10", "1M params": "784,1024,256,10"}
+ONE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "NUMBA_NUM_THREADS": "1"}
+
+
+def _mpiexec():
+    here = os.path.join(os.path.dirname(sys.executable), "mpiexec")
+    return here if os.path.exists(here) else shutil.which("mpiexec")
+
+
+def scaling_workload(w, systems, opts, progress):
+    """W10: the MLP step on 2 ranks x 1 thread (half the batch each) against 1 process x 1
+    thread (the whole batch), each in fresh processes; speedup = throughput ratio."""
+    rows = []
+    for s in systems:
+        for label, sizes in SCALING_SIZES.items():
+            progress.step(f"{w.id} {s.name}")
+            tag = f"{w.id}:{label}"
+            if s.name != "jitgrad":
+                rows.append(_row(tag, s.name, "n/a", f"{s.name}: no data-parallel runner in the harness "
+                                 f"(torch DDP with gloo is not wired in yet)"))
+                continue
+            mpiexec = _mpiexec()
+            try:
+                import mpi4py  # noqa: F401
+            except ImportError:
+                mpiexec = None
+            if mpiexec is None:
+                rows.append(_row(tag, s.name, "skipped", "the dist extra (mpi4py, mpich) is not installed"))
+                continue
+            cmd = ["-m", "bench.ddp", "--sizes", sizes, "--batch", "128", "--reps", "20" if opts.quick else "60"]
+            try:
+                one = _run_child([sys.executable] + cmd, ONE_THREAD, 600)
+                two = _run_child([mpiexec, "-n", "2", sys.executable] + cmd, ONE_THREAD, 600)
+            except Exception as e:
+                rows.append(_row(tag, s.name, "error", _err(e)))
+                continue
+            rows.append(_row(tag, s.name, "ok", metrics={
+                "speedup": two["samples_per_s"] / one["samples_per_s"], "params": one["params"],
+                "step_1rank_s": one["step_s"], "step_2ranks_s": two["step_s"],
+                "allreduce_s": two["allreduce_s"], "allreduce_share": two["allreduce_s"] / two["step_s"]}))
+    return rows
+
+
 # ----------------------------------------------------------------------------- the whole run
 def header(opts):
     cpu = platform.processor() or platform.machine()
@@ -447,6 +492,8 @@ def run(workloads, systems, opts: Options):
                 rows += compile_workload(w, systems, opts, progress)
             elif w.kind == "memory":
                 rows += memory_workload(w, systems, opts, progress)
+            elif w.kind == "scaling":
+                rows += scaling_workload(w, systems, opts, progress)
             # kind "program": only measured through the compile table
     finally:
         progress.close()
@@ -644,6 +691,15 @@ def render(doc, markdown=False):
                      _fmt_t(r["metrics"].get("disk_hit_s")), _vs_jax(doc, r), _status(r)]
                     for r in rows]
             notes = [_phase_note(r) for r in rows if r["metrics"].get("first_call_phases")]
+        elif info["kind"] == "scaling":
+            head = ["system", "model", "params", "1 rank x 1 thread", "2 ranks x 1 thread", "speedup",
+                    "allreduce", "share of step", "status"]
+            body = [[r["system"], r["workload"].split(":")[1], str(r["metrics"].get("params", "")),
+                     _fmt_t(r["metrics"].get("step_1rank_s")), _fmt_t(r["metrics"].get("step_2ranks_s")),
+                     f"{r['metrics']['speedup']:.2f}x" if r["metrics"].get("speedup") else "",
+                     _fmt_t(r["metrics"].get("allreduce_s")),
+                     f"{100 * r['metrics']['allreduce_share']:.0f}%" if r["metrics"].get("speedup") else "",
+                     _status(r)] for r in rows]
         else:
             head = ["system", "of", "RSS peak during step", "tracemalloc peak", "gradients", "status"]
             body = [[r["system"], r["workload"].split(":")[1], _fmt_b(r["metrics"].get("rss_peak_bytes")),
@@ -652,6 +708,11 @@ def render(doc, markdown=False):
         out.append(table(head, body, markdown))
         if info["kind"] == "compile" and notes:
             out.append("\n" + "\n\n".join(notes))
+        if info["kind"] == "scaling":
+            out.append("\nThe W2 step (jit_grad value and gradients, then jg.distributed.average_gradients) at a "
+                       "global batch of 128; each rank takes half. Times are per step, medians, the slowest rank's; "
+                       "allreduce includes waiting for the other rank. Targets: speedup >= 1.8x, allreduce <= 10% "
+                       "of the step at 1M parameters.")
         if info["kind"] == "memory":
             out.append("\nRSS peak: growth of the resident set during one step after warm-up, in a fresh process "
                        "with glibc returning freed blocks >= 64 KiB to the OS at once (every library's "

@@ -25,7 +25,7 @@ class Workload:
     make: Optional[Callable] = None          # quick -> (args, argnums)
     loss: Optional[Callable] = None          # loss(o, *args) -> scalar
     numpy_vg: Optional[Callable] = None      # (args, argnums) -> (value, grads)
-    kind: str = "time"                       # "time" | "compile" | "memory"
+    kind: str = "time"                       # "time" | "compile" | "memory" | "program" | "scaling"
     per_weight: bool = False                 # one value_and_grad call per differentiated argument
     min_bytes: Optional[Callable] = None     # args -> bytes a kernel must move (memory-bound)
     of: tuple = ()                           # compile/memory workloads: the workloads they measure
@@ -391,6 +391,8 @@ WORKLOADS = {w.id: w for w in [
     Workload("W6", "compile latency: first call (fresh cache), two new batch sizes, warm new process",
              "float32", kind="compile", of=("W2", "R4", "R32", "W8", "W9")),
     Workload("W7", "peak memory of one step (W1, W2)", "float32", kind="memory", of=("W1", "W2")),
+    Workload("W10", "data-parallel scaling over MPI: MLP step on 2 ranks x 1 thread vs 1 x 1", "float32",
+             kind="scaling"),
 ]}
 
 

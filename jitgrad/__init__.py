@@ -39,5 +39,5 @@ from .jit import jit_grad
 from .explain import explain
 from .debug import check_grads, detect_anomaly
 from . import viz
-from . import nn, optim
+from . import distributed, nn, optim
 from .serialization import load, save
