@@ -183,16 +183,12 @@ def _loop_src(s, names, depth, accs, start="0", stop=None):
     return out
 
 
-def _parallel_src(s, names, depth, accs):
-    """A prange loop. Accumulators shared across its iterations are privatised per chunk and
-    combined in chunk order afterwards (deterministic, and the chunk's inner loop vectorises)."""
-    pad = "    " * depth
-    shared = _reduced_accs(s)
-    if not shared:
-        return [f"{pad}for {s.var.name} in prange({_extent_src(s.extent)}):"] + \
-            (body_src(s.body, names, depth + 1, accs) or [pad + "    pass"])
+def _chunking(s, pad):
+    """(lines computing the chunk count, units, nc, unit) for a loop whose shared accumulators
+    are privatised per chunk: at most CHUNKS chunks, on block boundaries when it is blocked, so
+    sums do not depend on the thread count."""
     v, ext = s.var.name, s.extent
-    unit = BLOCK if _blockable(s) else 1            # chunk boundaries on block boundaries
+    unit = BLOCK if _blockable(s) else 1
     out = []
     if isinstance(ext, Sym):                        # chunking computed at run time
         ext = ext.name
@@ -203,8 +199,14 @@ def _parallel_src(s, names, depth, accs):
     else:
         units = -(-ext // unit)
         nc = min(units, CHUNKS)
-    out += [f"{pad}part_{a.name} = np.empty({nc}, np.{a.dtype.name})" for a in shared]
-    out.append(f"{pad}for {v}c in prange({nc}):")
+    return out, units, nc, unit
+
+
+def _chunks_src(s, names, depth, accs, shared, units, nc, unit, crange):
+    """`for {v}c in crange`: each chunk's share of the loop into its private accumulators,
+    stored in part_<acc>[chunk]."""
+    pad, v, ext = "    " * depth, s.var.name, _extent_src(s.extent)
+    out = [f"{pad}for {v}c in {crange}:"]
     private = {a.name: f"{a.name}_{v}c" for a in shared}
     out += [f"{pad}    {private[a.name]} = {_acc_init(a)}" for a in shared]
     lo = f"{v}c * {units} // {nc} * {unit}" if unit > 1 else f"{v}c * {ext} // {nc}"
@@ -212,9 +214,84 @@ def _parallel_src(s, names, depth, accs):
     out += [f"{pad}    {v}lo = {lo}", f"{pad}    {v}hi = {hi}"]
     out += _loop_src(s, names, depth + 1, {**accs, **private}, start=f"{v}lo", stop=f"{v}hi")
     out += [f"{pad}    part_{a.name}[{v}c] = {private[a.name]}" for a in shared]
-    out.append(f"{pad}for {v}c in range({nc}):")
-    out += [f"{pad}    " + _acc_update(accs.get(a.name, a.name), a.op, f"part_{a.name}[{v}c]") for a in shared]
     return out
+
+
+def _combine_src(s, depth, accs, shared, nc):
+    pad, v = "    " * depth, s.var.name
+    return [f"{pad}for {v}c in range({nc}):"] + \
+        [f"{pad}    " + _acc_update(accs.get(a.name, a.name), a.op, f"part_{a.name}[{v}c]") for a in shared]
+
+
+def _parallel_src(s, names, depth, accs):
+    """A prange loop (JITGRAD_PARALLEL=numba). Accumulators shared across its iterations are
+    privatised per chunk and combined in chunk order afterwards (deterministic, and the
+    chunk's inner loop vectorises)."""
+    pad = "    " * depth
+    shared = _reduced_accs(s)
+    if not shared:
+        return [f"{pad}for {s.var.name} in prange({_extent_src(s.extent)}):"] + \
+            (body_src(s.body, names, depth + 1, accs) or [pad + "    pass"])
+    out, units, nc, unit = _chunking(s, pad)
+    out += [f"{pad}part_{a.name} = np.empty({nc}, np.{a.dtype.name})" for a in shared]
+    out += _chunks_src(s, names, depth, accs, shared, units, nc, unit, f"prange({nc})")
+    return out + _combine_src(s, depth, accs, shared, nc)
+
+
+# ----------------------------------------------------------------------------- threaded parallel loops
+PARALLEL_MODE = os.environ.get("JITGRAD_PARALLEL", "threads")   # "threads" | "numba" (prange)
+
+
+@dataclass
+class Threaded:
+    """How a parallel pattern runs on codegen.threads: its parallel loop (top-level statement
+    `at`) split over threads in phase 0, then, if `phase1`, the rest once (accumulator set-up,
+    the chunks' combination, the stores after the loop)."""
+    at: int
+    shared: list
+    phase1: bool
+
+
+def threaded(pat):
+    """The Threaded plan of a parallel pattern, or None (serial, prange mode, or a shape of
+    nest it does not handle: then Numba's prange runs it)."""
+    if not pat.parallel or PARALLEL_MODE != "threads":
+        return None
+    if "_threaded" not in pat.__dict__:
+        loops = [i for i, x in enumerate(pat.body) if isinstance(x, Loop) and x.parallel]
+        plan = None
+        if len(loops) == 1 and all(isinstance(x, Def) for x in pat.body[:loops[0]]):
+            i = loops[0]
+            shared = _reduced_accs(pat.body[i])
+            plan = Threaded(i, shared, bool(shared or i or pat.body[i + 1:]))
+        pat.__dict__["_threaded"] = plan
+    return pat.__dict__["_threaded"]
+
+
+def _threaded_body(pat, plan, names):
+    s = pat.body[plan.at]
+    out = ["    if phase == 0:"]
+    if not plan.shared:
+        out += _loop_src(s, names, 2, {}, start="plo", stop="phi")
+    else:
+        head, units, nc, unit = _chunking(s, "        ")
+        out += head + _chunks_src(s, names, 2, {}, plan.shared, units, nc, unit, "range(plo, phi)")
+    rest = body_src(pat.body[:plan.at], names, 2)
+    if plan.shared:
+        head, units, nc, unit = _chunking(s, "        ")
+        rest += head + _combine_src(s, 2, {}, plan.shared, nc)
+    rest += body_src(pat.body[plan.at + 1:], names, 2)
+    return out + ["    else:"] + (rest or ["        pass"])
+
+
+def thread_units(pat, plan):
+    """The driver's side: how many pieces phase 0 splits (loop iterations, or chunks)."""
+    s = pat.body[plan.at]
+    ext = s.extent if not isinstance(s.extent, Sym) else pat.values[[x.name for x in pat.syms].index(s.extent.name)]
+    if not plan.shared:
+        return int(ext)
+    unit = BLOCK if _blockable(s) else 1
+    return min(-(-int(ext) // unit), CHUNKS)
 
 
 def body_src(body, names, depth, accs=None):
@@ -253,17 +330,24 @@ HEAD = ["import numpy as np", "from math import erf", "from numba import njit, p
 
 def render_pattern(pat, cache: bool) -> str:
     """Python source of one loop-nest kernel `kernel(b0, b1, ..., n0, f1, ...)` (`kernel_jit`:
-    its arrays are `noalias`; buffers sharing storage are one argument)."""
+    its arrays are `noalias`; buffers sharing storage are one argument). A threaded parallel
+    pattern also takes `plo, phi, phase` and its per-chunk partial arrays (see `Threaded`)."""
     names = {f"b{i}": f"b{i}" for i in range(len(pat.buffers))}
-    flags = [f"cache={cache}"] + FLAGS + (["parallel=True"] if pat.parallel else [])
+    plan = threaded(pat)
+    flags = [f"cache={cache}"] + FLAGS + (["parallel=True"] if pat.parallel and plan is None else [])
     args = [f"b{i}" for i in range(len(pat.buffers))] + [x.name for x in pat.syms]
-    return "\n".join(HEAD + [f"@kernel_jit({', '.join(flags)})", f"def kernel({', '.join(args)}):"]
-                     + body_src(pat.body, names, 1)) + "\n"
+    if plan is not None:
+        args += ["plo", "phi", "phase"] + [f"part_{a.name}" for a in plan.shared]
+    body = _threaded_body(pat, plan, names) if plan is not None else body_src(pat.body, names, 1)
+    return "\n".join(HEAD + [f"@kernel_jit({', '.join(flags)})", f"def kernel({', '.join(args)}):"] + body) + "\n"
 
 
 def pattern_signature(pat):
+    plan = threaded(pat)
+    extra = [] if plan is None else [types.int64] * 3 + [types.Array(numba.from_dtype(a.dtype), 1, "C")
+                                                         for a in plan.shared]
     return tuple([types.Array(numba.from_dtype(b.dtype), 1, "C") for b in pat.buffers]
-                 + [numba.from_dtype(x.dtype) for x in pat.syms])
+                 + [numba.from_dtype(x.dtype) for x in pat.syms] + extra)
 
 
 # ----------------------------------------------------------------------------- the driver
@@ -313,12 +397,22 @@ def render_driver(k: Kernel, steps) -> str:
         else:
             kname, pat = step
             args = [b.name for b in pat.buffers] + [_py_value(v) for v in pat.values]
-            lines.append(f"    {kname}({', '.join(args)})")
+            plan = threaded(pat)
+            if plan is None:
+                lines.append(f"    {kname}({', '.join(args)})")
+                continue
+            n = thread_units(pat, plan)
+            parts = [f"q{len(lines)}_{j}" for j in range(len(plan.shared))]
+            lines += [f"    {q} = empty({n}, {a.dtype.name})" for q, a in zip(parts, plan.shared)]
+            lines.append(f"    prun({kname}, ({', '.join(args)},), {n}, ({''.join(q + ', ' for q in parts)}))")
+            if plan.phase1:
+                lines.append(f"    {kname}({', '.join(args + ['0', '0', '1'] + parts)})")
     if own:
         lines.append(f"    give(({names}))")
     rets = [b.name if len(b.shape) == 1 else f"{b.name}.reshape({tuple(b.shape)})" for b in k.outs]
     lines.append(f"    return ({', '.join(rets)}{',' if len(rets) == 1 else ''})")
-    dts = sorted({b.dtype.name for b in k.outs + k.temps})
+    dts = sorted({b.dtype.name for b in k.outs + k.temps} | {a.dtype.name for step in steps if not isinstance(step, MatMul)
+                                                             and threaded(step[1]) for a in threaded(step[1]).shared})
     head = [f"def driver({', '.join(f'p{i}' for i in range(len(k.params)))}):"]
     return "\n".join([f"# dtypes: {', '.join(dts)}"] + head + lines) + "\n"
 
@@ -570,7 +664,9 @@ def _scratch_pool():
 
 def _driver_namespace(k: Kernel):
     take, give = _scratch_pool()
-    ns = {"empty": np.empty, "matmul": np.matmul, "ndarray": np.ndarray, "take": take, "give": give}
+    from .threads import prun
+    ns = {"empty": np.empty, "matmul": np.matmul, "ndarray": np.ndarray, "take": take, "give": give, "prun": prun,
+          **{t: np.dtype(t) for t in ("float32", "float64", "int64", "bool", "complex64", "complex128")}}
     ns.update({b.dtype.name: b.dtype for b in k.params + k.outs + k.temps})
     return ns
 

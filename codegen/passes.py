@@ -111,9 +111,9 @@ def _work(s):
 
 
 def parallelize(k: Kernel, opts) -> Kernel:
-    """prange the outer loop of nests big enough to pay for threads (and for parallel=True's
-    5-6x compile time); never scatter-adds. Accumulators shared across iterations (sum or max)
-    are privatised per chunk by the backend."""
+    """Parallelise the outer loop of nests big enough to pay for threads (and, with
+    JITGRAD_PARALLEL=numba, for parallel=True's 5-6x compile time); never scatter-adds.
+    Accumulators shared across iterations (sum or max) are privatised per chunk by the backend."""
     if opts.parallel is False:
         return k
     for i, s in enumerate(k.body):

@@ -202,7 +202,7 @@ def test_concurrent_calls_of_a_parallel_kernel():
     x = np.linspace(-1, 1, n).astype(np.float32)
     p = tracer.trace_value_and_grad(lambda x: T.sum(T.tanh(x) * x), x)
     c = compile_program(p, cache_dir=CACHE)
-    assert "prange(" in c.source
+    assert "prun(" in c.source or "prange(" in c.source      # threads (default) or Numba's prange
     want = c(x)
     out, errors = [], []
 

@@ -202,7 +202,7 @@ def test_w1_fuses_into_one_loop_and_simplifies_pow():
     top = [s for s in c.kernel.body]
     assert len(top) == 3 and sum(type(s).__name__ == "Loop" for s in top) == 1, c.ir
     assert "pow" not in c.ir and not c.kernel.temps
-    assert "prange(" not in c.source     # small: serial
+    assert "prange(" not in c.source and "prun(" not in c.source    # small: serial
 
 
 def test_big_loops_go_parallel():
@@ -236,7 +236,7 @@ def test_blocked_and_chunked_reductions_match_eager(shape, parallel):
     if shape[-1] > numba_cpu.BLOCK:
         assert "t_acc" in c.source, c.source         # blocked: float32 pass, then float64 sums
     if parallel:
-        assert "prange(" in c.source and "part_acc" in c.source, c.source
+        assert ("prun(" in c.source or "prange(" in c.source) and "part_acc" in c.source, c.source
         prev = numba.get_num_threads()
         try:                                         # fixed chunks: the same bits on any thread count
             numba.set_num_threads(1)
@@ -411,3 +411,29 @@ def test_reduction_reshaped_into_an_output_is_written_there_directly():
     x, b = _r(6, 4), _r(4, seed=1)
     c = check(lambda x, b: T.sum(T.tanh(x + b)), x, b)
     assert not c.kernel.temps and "o2[" in c.ir and "acc" in c.ir, c.ir
+
+
+def test_threaded_parallel_loops_give_the_same_bits_for_any_thread_count(monkeypatch):
+    """Parallel nests are serial kernels over an iteration range, split by codegen.threads:
+    sums combine fixed chunks in order, so 1, 2 or 5 threads give identical results; an error
+    in a worker (an index out of bounds) reaches the caller."""
+    from codegen import threads
+    x = _r(300_000, dtype=np.float32)
+    p = tracer.trace_value_and_grad(lambda x: T.sum(T.tanh(x) * x) + T.max(x), x)
+    c = compile_program(p, cache_dir=CACHE)
+    if "prun(" not in c.source:
+        pytest.skip("JITGRAD_PARALLEL=numba: Numba's prange runs parallel loops")
+    runs = []
+    for n in (1, 2, 5):
+        monkeypatch.setattr(threads, "num_threads", lambda n=n: n)
+        runs.append(c(x))
+    for r in runs[1:]:
+        for a, b in zip(r, runs[0]):
+            assert np.array_equal(a, b)
+
+    def boom(*args):
+        if args[-3] > 0:       # the piece a worker runs (lo > 0)
+            raise IndexError("from a worker")
+    monkeypatch.setattr(threads, "num_threads", lambda: 2)
+    with pytest.raises(IndexError, match="from a worker"):
+        threads.prun(boom, (), 10)
