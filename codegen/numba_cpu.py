@@ -37,7 +37,7 @@ from .patterns import abstract, split_nests
 JITGRAD_VERSION = "0.1.0"
 FASTMATH = {"reassoc", "contract"}   # lets float reductions vectorise; keeps inf/nan semantics
 _MATH = "exp log log1p expm1 tanh sigmoid softplus sin cos sqrt pow".split()     # codegen.fastmath
-_HELPERS = "maximum minimum relu sign wrap_index hash_uniform".split()                         # codegen.scalar
+_HELPERS = "maximum minimum relu sign wrap_index hash_uniform erf32".split()                         # codegen.scalar
 
 
 # ----------------------------------------------------------------------------- rendering
@@ -81,9 +81,9 @@ RENDER = {
     "cast": lambda a, dt: f"({a[0]} != 0)" if dt == BOOL else f"np.{dt.name}({a[0]})",
     "abs": lambda a, dt: f"abs({a[0]})",
     "pow": lambda a, dt: f"pow({a[0]}, {a[1]})" if dt.kind == "f" else f"({a[0]} ** {a[1]})",
-    "erf": lambda a, dt: f"erf({a[0]})",          # math.erf: libm, keeps float32 in float32
+    "erf": lambda a, dt: f"erf32({a[0]})" if dt == np.float32 else f"erf({a[0]})",   # float64: libm's math.erf
     **{op: _math(op) for op in "exp log log1p expm1 tanh sigmoid softplus sin cos sqrt".split()},
-    **{op: _helper(op) for op in _HELPERS},
+    **{op: _helper(op) for op in "maximum minimum relu sign wrap_index hash_uniform".split()},
 }
 
 

@@ -316,3 +316,25 @@ def test_kernel_disk_cache(tmp_path):
     assert outs[0][outs[0].index("MISSES") + 1] == "1", outs
     assert outs[1][outs[1].index("HITS") + 1] == "1", outs
     assert outs[1][outs[1].index("MISSES") + 1] == "0", outs
+
+
+def test_erf32_within_one_ulp_and_special_values():
+    """codegen.scalar.erf32 (float32 kernels' erf): within 1 ulp of float32 over [-6, 6] and
+    tiny arguments, odd (signed zeros), saturating, NaN through."""
+    from scipy.special import erf
+    from codegen.scalar import erf32
+
+    @njit(error_model="numpy", fastmath={"contract", "reassoc"})
+    def run(x, out):
+        for i in range(x.size):
+            out[i] = erf32(x[i])
+    tiny = np.geomspace(1e-30, 1, 1 << 14)
+    x = np.concatenate([np.linspace(-6, 6, 1 << 18), tiny, -tiny, [7.0, 30.0, -50.0]]).astype(np.float32)
+    out = np.empty_like(x)
+    run(x, out)
+    ref = erf(x.astype(np.float64))
+    ulp = np.spacing(np.abs(ref).astype(np.float32)).astype(np.float64)
+    assert (np.abs(out - ref) / ulp).max() <= 1.0
+    special = np.array([np.nan, np.inf, -np.inf, 0.0, -0.0], np.float32)
+    run(special, out[:5])
+    assert np.isnan(out[0]) and out[1] == 1 and out[2] == -1 and out[3] == 0 and np.signbit(out[4])
