@@ -3,6 +3,9 @@
     python -m bench --quick --json out.json --plot out.png --markdown README.md
     python -m bench --workloads W1,W2 --systems jitgrad,torch,jax
     python -m bench --list
+    python -m bench --interleaved ...   # all systems in one process, samples round-robin (drift checks)
+
+By default each system is timed alone in its own fresh process, one after the other.
 """
 from __future__ import annotations
 
@@ -25,6 +28,9 @@ def parse(argv):
                    f"{BEGIN} ... {END} (the README) gets only that section replaced")
     p.add_argument("--reps", type=int, default=0, help="timing samples per system (default 5 quick, 15 full)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--interleaved", action="store_true", help="time every system in this one process, samples "
+                   "interleaved round-robin (default: each system alone in its own fresh process)")
+    p.add_argument("--timeout", type=float, default=900, help="seconds per system and workload (per-process mode)")
     p.add_argument("--list", action="store_true", help="list workloads and systems and exit")
     return p.parse_args(argv)
 
@@ -76,7 +82,8 @@ def main(argv=None):
         return 0
     ws = [WORKLOADS[n] for n in _select(a.workloads, list(WORKLOADS), "workload", prefix=True)]
     ss = [SYSTEMS[n] for n in _select(a.systems, list(SYSTEMS), "system")]
-    opts = Options(quick=a.quick, threads=threads, progress=not a.no_progress, reps=a.reps)
+    opts = Options(quick=a.quick, threads=threads, progress=not a.no_progress, reps=a.reps,
+                   interleaved=a.interleaved, timeout_s=a.timeout)
     doc = run(ws, ss, opts)
     print(render(doc))
     if a.json:

@@ -1,5 +1,6 @@
-"""The benchmark runner: correctness gate, interleaved timing, compile-cost and memory
-subprocesses, one table printer (plain text or Markdown), JSON, and a plot.
+"""The benchmark runner: correctness gate, timing (each system in its own fresh process by
+default, or interleaved in one), compile-cost, memory and scaling subprocesses, one table
+printer (plain text or Markdown), JSON, and a plot.
 
 `run(workloads, systems, opts) -> dict` is the whole benchmark as data (the JSON document);
 `render(doc, markdown=False) -> str` is the report.
@@ -37,6 +38,8 @@ class Options:
     budget_s: float = 0.0     # per system per workload; 0: 0.6 quick, 3 full
     sample_s: float = 0.0     # target length of one timing sample; 0: 0.01 quick, 0.03 full
     settle_s: float = -1.0    # pause before each sample; -1: 0.1 quick, 0.15 full (JITGRAD_BENCH_SETTLE_S)
+    interleaved: bool = False  # all systems in this process, samples round-robin (the old mode)
+    timeout_s: float = 900.0   # per system and workload, per-process mode
 
     def __post_init__(self):
         self.reps = self.reps or (5 if self.quick else 15)
@@ -139,46 +142,105 @@ def _row(wid, sname, status, reason=None, **kw):
     return r
 
 
+def _not_here(w, s):
+    """The row of a system that does not run this workload here, else None."""
+    if not s.supports(w.id):
+        return _row(w.id, s.name, "n/a", f"{s.name} has no {w.id} implementation")
+    why = s.unavailable()
+    return _row(w.id, s.name, "skipped", why) if why else None
+
+
+def gate(w, s, args, argnums, opts, rv, rg):
+    """Build, first call (timed: it compiles where the system compiles), the float64 gate, a
+    warm-up and the sample size: (row, fn, calls per sample, samples); fn None on failure."""
+    try:
+        fn = (_per_weight(s.build, w, args, argnums, opts.threads) if w.per_weight
+              else s.build(w, args, argnums, opts.threads))
+        t0 = time.perf_counter()
+        out = fn()
+        first = time.perf_counter() - t0
+    except Exception as e:
+        return _row(w.id, s.name, "error", _err(e), metrics={"traceback": traceback.format_exc(limit=3)}), None, 0, 0
+    ok, ev, eg, msg = check(out, rv, rg, TOL[w.dtype])
+    if not ok:
+        return _row(w.id, s.name, "WRONG", msg, value_err=ev, grad_err=eg), None, 0, 0
+    del out
+    try:
+        t1 = _sample(fn, 1)                          # warm-up
+        t1 = min(t1, _sample(fn, 1))
+    except Exception as e:
+        return _row(w.id, s.name, "error", "after a correct first call: " + _err(e)), None, 0, 0
+    n = max(1, int(opts.sample_s / max(t1, 1e-9)))
+    reps = int(max(3, min(opts.reps, opts.budget_s / max(n * t1, 1e-9))))
+    return _row(w.id, s.name, "ok", value_err=ev, grad_err=eg, compile_s=first), fn, n, reps
+
+
 def time_workload(w: Workload, systems, opts: Options, progress, bandwidth=None):
-    """Gate every system, then interleave timing samples across the ones that passed."""
+    """Gate and time every system: each alone in a fresh process, one after the other (the
+    default), or all in this process with samples interleaved (`--interleaved`)."""
     args, argnums = w.make(opts.quick)
     rv, rg = reference(w, args, argnums)
-    tol = TOL[w.dtype]
+    rows = _time_per_process(w, systems, opts, progress, rv, rg) if not opts.interleaved else \
+        _time_interleaved(w, systems, opts, progress, args, argnums, rv, rg)
+    _ratios(rows, {s.name: s.family for s in systems})
+    if w.min_bytes and bandwidth:
+        nbytes = w.min_bytes(args)
+        for r in rows:
+            if r["timing"]:
+                r["bandwidth_frac"] = nbytes / r["timing"]["median_s"] / bandwidth
+    return rows
+
+
+def _time_per_process(w, systems, opts, progress, rv, rg):
+    """As a user runs a library: its own fresh process (same data from the same seed, same
+    thread settings), back-to-back calls after the warm-up; the gate's reference goes to the
+    child in a file."""
+    rows = []
+    with tempfile.TemporaryDirectory() as d:
+        ref = os.path.join(d, "reference.npz")
+        np.savez(ref, value=np.float64(rv), **{f"g{i}": g for i, g in enumerate(rg)})
+        for s in systems:
+            progress.step(f"{w.id} {s.name}")
+            row = _not_here(w, s)
+            if row is None:
+                cmd = _child_cmd("time", s.name, w.id, opts.threads, opts.quick) + \
+                    [ref, str(opts.reps), str(opts.budget_s), str(opts.sample_s)]
+                try:
+                    row = _run_child(cmd, {}, opts.timeout_s)
+                except subprocess.TimeoutExpired:
+                    row = _row(w.id, s.name, "error", f"timed out after {opts.timeout_s:.0f} s in its process")
+                except Exception as e:
+                    row = _row(w.id, s.name, "error", _err(e))
+            rows.append(row)
+    return rows
+
+
+def _time_child(w, s, quick, threads, ref, reps, budget_s, sample_s):
+    """The per-process mode's child: gate, then back-to-back samples; returns the row."""
+    with np.load(ref) as z:
+        rv = float(z["value"])
+        rg = [z[f"g{i}"] for i in range(len(z.files) - 1)]
+    opts = Options(quick=quick, threads=threads, progress=False, reps=reps, budget_s=budget_s, sample_s=sample_s)
+    args, argnums = w.make(quick)
+    row, fn, n, k = gate(w, s, args, argnums, opts, rv, rg)
+    if fn is not None:
+        row["timing"] = dict(_stats([_sample(fn, n) for _ in range(k)]), calls_per_sample=n)
+    return row
+
+
+def _time_interleaved(w, systems, opts, progress, args, argnums, rv, rg):
+    """All systems in this process: gate each, then interleave their samples round-robin."""
     rows, live = [], []
     for s in systems:
         progress.step(f"{w.id} {s.name}")
-        if not s.supports(w.id):
-            rows.append(_row(w.id, s.name, "n/a", f"{s.name} has no {w.id} implementation"))
+        row = _not_here(w, s)
+        if row is not None:
+            rows.append(row)
             continue
-        why = s.unavailable()
-        if why:
-            rows.append(_row(w.id, s.name, "skipped", why))
-            continue
-        try:
-            fn = (_per_weight(s.build, w, args, argnums, opts.threads) if w.per_weight
-                  else s.build(w, args, argnums, opts.threads))
-            t0 = time.perf_counter()
-            out = fn()                                   # first call: compiles where the system compiles
-            first = time.perf_counter() - t0
-        except Exception as e:
-            rows.append(_row(w.id, s.name, "error", _err(e), metrics={"traceback": traceback.format_exc(limit=3)}))
-            continue
-        ok, ev, eg, msg = check(out, rv, rg, tol)
-        if not ok:
-            rows.append(_row(w.id, s.name, "WRONG", msg, value_err=ev, grad_err=eg))
-            continue
-        del out
-        try:
-            t1 = _sample(fn, 1)                          # warm-up
-            t1 = min(t1, _sample(fn, 1))
-        except Exception as e:
-            rows.append(_row(w.id, s.name, "error", "after a correct first call: " + _err(e)))
-            continue
-        n = max(1, int(opts.sample_s / max(t1, 1e-9)))
-        reps = int(max(3, min(opts.reps, opts.budget_s / max(n * t1, 1e-9))))
-        row = _row(w.id, s.name, "ok", value_err=ev, grad_err=eg, compile_s=first)
-        live.append([s, fn, n, reps, [], row])
+        row, fn, n, reps = gate(w, s, args, argnums, opts, rv, rg)
         rows.append(row)
+        if fn is not None:
+            live.append([s, fn, n, reps, [], row])
     # interleaved samples: round robin over the systems, in a shuffled order each round
     order = random.Random(0)
     while any(len(l[4]) < l[3] for l in live):
@@ -191,12 +253,6 @@ def time_workload(w: Workload, systems, opts: Options, progress, bandwidth=None)
             l[4].append(_sample(l[1], l[2]))
     for s, fn, n, reps, ts, row in live:
         row["timing"] = dict(_stats(ts), calls_per_sample=n)
-    _ratios(rows, {s.name: s.family for s in systems})
-    if w.min_bytes and bandwidth:
-        nbytes = w.min_bytes(args)
-        for r in rows:
-            if r["timing"]:
-                r["bandwidth_frac"] = nbytes / r["timing"]["median_s"] / bandwidth
     return rows
 
 
@@ -255,11 +311,16 @@ def _run_child(cmd, env, timeout):
 
 
 def child_main(argv):
-    """In a fresh process: build the system's function for a workload and time its first two
-    calls ("compile"), or measure one step's peak memory after warm-up ("memory")."""
-    kind, sname, wid, threads, quick = argv
+    """In a fresh process: gate and time a system on a workload ("time"), build its function and
+    time its first two calls ("compile"), or measure one step's peak memory ("memory")."""
+    kind, sname, wid, threads, quick = argv[:5]
     threads, quick = int(threads), quick == "1"
     s, w = SYSTEMS[sname], WORKLOADS[wid]
+    if kind == "time":
+        ref, reps, budget_s, sample_s = argv[5:]
+        row = _time_child(w, s, quick, threads, ref, int(reps), float(budget_s), float(sample_s))
+        print(json.dumps(row), flush=True)
+        return
     args, argnums = w.make(quick)
     t0 = time.perf_counter()
     fn = s.build(w, args, argnums, threads)
@@ -457,6 +518,33 @@ def header(opts):
             "threads": th, "quick": opts.quick, "settle_s": opts.settle_s, "reps": opts.reps}
 
 
+def machine_state(window_s=0.5):
+    """Load average and the processes that used a CPU in the last `window_s` (from /proc), read
+    before timing: a noisy neighbour moves every figure."""
+    def ticks():
+        out = {}
+        for pid in os.listdir("/proc") if os.path.isdir("/proc") else ():
+            if not pid.isdigit() or int(pid) == os.getpid():
+                continue
+            try:
+                with open(f"/proc/{pid}/stat") as f:
+                    st = f.read()
+                name, rest = st[st.index("(") + 1:st.rindex(")")], st[st.rindex(")") + 2:].split()
+                out[pid] = (name, int(rest[11]) + int(rest[12]))
+            except (OSError, ValueError, IndexError):
+                pass
+        return out
+    a = ticks()
+    time.sleep(window_s)
+    b = ticks()
+    hz = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    busy = sorted(((b[p][0], 100.0 * (b[p][1] - a[p][1]) / hz / window_s) for p in b if p in a), key=lambda x: -x[1])
+    load = list(os.getloadavg()) if hasattr(os, "getloadavg") else None
+    busy = [(n, round(c)) for n, c in busy if c >= 10][:5]
+    quiet = not busy and (load is None or load[0] < 0.5 * (os.cpu_count() or 1))
+    return {"loadavg": load, "busy": busy, "quiet": quiet}
+
+
 def same_malloc_for_all():
     """jitgrad's codegen raises glibc's mmap/trim thresholds when it is imported (freed multi-MB
     buffers stay in the heap instead of being unmapped and page-faulted in again). That helps every
@@ -477,6 +565,10 @@ def same_malloc_for_all():
 def run(workloads, systems, opts: Options):
     """Run the benchmark; returns the JSON document."""
     malloc = same_malloc_for_all()
+    machine = machine_state()
+    if not machine["quiet"]:
+        print(f"warning: the machine is not quiet (load average {machine['loadavg']}, busy: "
+              f"{machine['busy'] or 'none'}): every figure below moves with it", file=sys.stderr)
     total = sum(len(systems) * max(1, len(w.of) if not (opts.quick and w.kind == "memory") else 1)
                 for w in workloads)
     progress = _Progress(total, opts.progress)
@@ -500,6 +592,8 @@ def run(workloads, systems, opts: Options):
     meta = header(opts)
     meta["bandwidth_Bps"] = bw
     meta["malloc"] = malloc
+    meta["machine"] = machine
+    meta["timing_mode"] = "interleaved" if opts.interleaved else "per-process"
     doc = {"schema": SCHEMA, "meta": meta,
            "workloads": {w.id: {"title": w.title, "dtype": w.dtype, "kind": w.kind} for w in workloads},
            "systems": {s.name: {"label": s.label, "family": s.family, "available": s.unavailable() is None,
@@ -657,9 +751,18 @@ def render(doc, markdown=False):
                f"(OPENBLAS_THREAD_TIMEOUT={os.environ.get('OPENBLAS_THREAD_TIMEOUT', '-')}, GOMP_SPINCOUNT="
                f"{os.environ.get('GOMP_SPINCOUNT', '-')}); numba reports "
                f"{th.get('numba', '?')}, torch {th.get('torch', '?')}.\n")
-    out.append(f"Timing: first call (compile) + warm-up, then up to {m.get('reps')} samples per system, "
-               f"interleaved round-robin in shuffled order with a {m.get('settle_s')} s pause before each "
-               f"sample (idle worker threads of the previous library stop spinning); median, IQR, min-max.\n")
+    if m.get("timing_mode", "interleaved") == "interleaved":
+        out.append(f"Timing (interleaved mode): every system in one process; first call (compile) + warm-up, "
+                   f"then up to {m.get('reps')} samples per system, round-robin in shuffled order with a "
+                   f"{m.get('settle_s')} s pause before each sample; median, IQR, min-max.\n")
+    else:
+        out.append(f"Timing (per-process mode): each system alone in its own fresh process, one after the "
+                   f"other, on the same data from the same seed; first call (compile) + warm-up, then up to "
+                   f"{m.get('reps')} samples of back-to-back calls; median, IQR, min-max.\n")
+    mc = m.get("machine")
+    if mc:
+        out.append(f"Machine before timing: load average {', '.join(f'{x:.2f}' for x in mc['loadavg'] or [])}; "
+                   + ("quiet" if mc["quiet"] else f"NOT quiet (busy: {mc['busy'] or 'none'})") + ".\n")
     if m.get("malloc"):
         out.append(f"Allocator: {m['malloc']}.\n")
     if m.get("bandwidth_Bps"):

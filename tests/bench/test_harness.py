@@ -11,7 +11,9 @@ from bench.__main__ import main
 from bench.systems import SYSTEMS, System
 from bench.workloads import WORKLOADS
 
-OPTS = dict(quick=True, threads=1, progress=False, reps=3, budget_s=0.05, sample_s=0.001, settle_s=0.0)
+# the fake systems below exist in this process only: these tests use the interleaved mode
+OPTS = dict(quick=True, threads=1, progress=False, reps=3, budget_s=0.05, sample_s=0.001, settle_s=0.0,
+            interleaved=True)
 
 
 def _scaled(build, factor):
@@ -166,3 +168,23 @@ def test_markdown_replaces_only_the_marked_section_of_a_readme(tmp_path):
     plain = tmp_path / "r.md"
     write_markdown(str(plain), "report\n")
     assert plain.read_text() == "report\n"
+
+
+def test_per_process_runner_schema_failures_and_timeout():
+    """The default mode: each system in its own fresh process. A real system gets a gated,
+    timed row; one that raises is reported with its reason; a child past the timeout is an
+    error that says so, and the run goes on."""
+    opts = dict(OPTS, interleaved=False, timeout_s=120)
+    doc = harness.run([WORKLOADS["W4"], WORKLOADS["W9"]], [SYSTEMS["numpy"], SYSTEMS["jitgrad-eager"]],
+                      harness.Options(**opts))
+    assert doc["meta"]["timing_mode"] == "per-process" and "loadavg" in doc["meta"]["machine"]
+    r = _row(doc, "numpy")
+    assert r["status"] == "ok" and r["timing"]["median_s"] > 0 and r["timing"]["n_samples"] >= 3
+    assert r["value_err"] <= 1e-8 and set(r) >= {"workload", "system", "status", "reason", "timing", "compile_s"}
+    assert _row(doc, "jitgrad-eager")["status"] == "ok"
+    failed = _row(doc, "numpy", "W9")
+    assert failed["status"] == "error" and "no hand-derived NumPy gradients" in failed["reason"]
+    doc = harness.run([WORKLOADS["W4"]], [SYSTEMS["numpy"]], harness.Options(**dict(opts, timeout_s=0.01)))
+    r = _row(doc, "numpy")
+    assert r["status"] == "error" and "timed out" in r["reason"]
+    assert "per-process mode" in harness.render(doc)
