@@ -78,7 +78,7 @@ def main():
         save_curve(losses, steps, args.plot)
 
 
-def save_curve(losses, steps, path):
+def save_curve(losses, steps, path, xlabel="epoch", title="digits CNN, @jit_grad"):
     try:
         import matplotlib
         matplotlib.use("Agg")
@@ -88,7 +88,7 @@ def save_curve(losses, steps, path):
         return
     fig, ax = plt.subplots(figsize=(6, 3.5))
     ax.plot(np.arange(len(losses)) / steps, losses, lw=0.8)
-    ax.set(xlabel="epoch", ylabel="training loss (cross-entropy)", yscale="log", title="digits CNN, @jit_grad")
+    ax.set(xlabel=xlabel, ylabel="training loss (cross-entropy)", yscale="log", title=title)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     print(f"loss curve: {path}")
