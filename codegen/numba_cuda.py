@@ -252,6 +252,7 @@ RENDER = {**CPU_RENDER,
           "pow": lambda a, dt: f"({a[0]} ** {a[1]})",
           "wrap_index": lambda a, dt: f"wrap_index({a[0]}, {a[1]}, err)",
           "erf": lambda a, dt: f"math.erf({a[0]})",
+          "conj": lambda a, dt: f"({a[0]}).conjugate()",
           **{op: _cuda_math(op) for op in _MATH}}
 
 

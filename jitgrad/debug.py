@@ -138,7 +138,7 @@ def _worst_element(fn, arrays, analytic, eps, rtol, atol, positions):
     """Coordinate-wise central differences; the element that exceeds its tolerance most."""
     worst = None
     for k, (a, g) in enumerate(zip(arrays, analytic)):
-        g = np.asarray(g, dtype=np.float64)
+        g = np.asarray(g).real.astype(np.float64)    # along real axes: a complex gradient's real part
         for j in range(a.size):
             e = np.zeros(a.size, a.dtype)
             e[j] = eps
@@ -156,12 +156,11 @@ def _worst_element(fn, arrays, analytic, eps, rtol, atol, positions):
 def _check_order1(fn, arrays, eps, rtol, atol, rng, order, what, positions, projected=False):
     """Directional derivative along a random v: FD vs <grad, v>."""
     _, gs, _ = _grads(fn, arrays)
-    vs = [rng.standard_normal(a.shape).astype(a.dtype) for a in arrays]
+    vs = [_direction(rng, a) for a in arrays]
     xp = [a + eps * v for a, v in zip(arrays, vs)]
     xm = [a - eps * v for a, v in zip(arrays, vs)]
     num = (_value(fn, xp) - _value(fn, xm)) / (2 * eps)
-    ana = float(sum(np.vdot(np.asarray(g.data, np.float64), v.astype(np.float64)).real
-                    for g, v in zip(gs, vs)))
+    ana = float(sum(np.vdot(np.asarray(g.data), v).real for g, v in zip(gs, vs)))   # Re <g, v>
     tol = atol + rtol * max(abs(num), abs(ana))
     if not np.isfinite(ana) or not abs(num - ana) <= tol:
         msg = (f"check_grads: order-{order} {what} gradient does not match finite differences: "
@@ -253,11 +252,19 @@ def check_grads(f, args, order=1, eps=None, rtol=None, atol=None, *, seed=0, com
                       "eager" if k == 1 else "(nested reverse-mode)", nums,
                       projected=checker.cotangent is not None)
         if k < order:
-            us = [rng.standard_normal(a.shape).astype(a.dtype) for a in arrays]
+            us = [_direction(rng, a) for a in arrays]
             fn = _directional(fn, us)
-    if compiled:
+    if compiled and not any(d.kind == "c" for d in dtypes):   # jit_grad refuses complex arguments
         _check_compiled(checker, args, nums, eager_value.data, [g.data for g in eager_grads],
                         rtol, atol, backend)
+
+
+def _direction(rng, a):
+    """A random direction of a's dtype: complex ones move the real and imaginary parts."""
+    v = rng.standard_normal(a.shape)
+    if a.dtype.kind == "c":
+        v = v + 1j * rng.standard_normal(a.shape)
+    return v.astype(a.dtype)
 
 
 def _directional(fn, us):
@@ -271,7 +278,9 @@ def _directional(fn, us):
         for gi, u in zip(gs, us):
             if gi is None:
                 continue
-            term = _ops.sum(_ops.mul(gi, u))
+            term = _ops.sum(_ops.mul(_ops.conj(gi), u))      # Re <g, u>: complex inputs too
+            if term.dtype.kind == "c":
+                term = _ops.cast(term, np.float64)
             total = term if total is None else _ops.add(total, term)
         return total if total is not None else Tensor(np.zeros((), val.dtype))
     return g

@@ -38,6 +38,12 @@ globals().update(PUBLIC)
 exp, log, tanh, sin, cos, sqrt, abs, sign = (PUBLIC[n] for n in "exp log tanh sin cos sqrt abs sign".split())  # noqa: used below
 
 
+def conj(x):
+    """Complex conjugate; a real tensor is returned as it is (nothing recorded)."""
+    x = _t(x)
+    return bind(P["conj"], x) if x.dtype.kind == "c" else x
+
+
 def maximum(x, y): return bind(P["maximum"], x, y)
 def minimum(x, y): return bind(P["minimum"], x, y)
 def stop_gradient(x): return bind(P["stop_gradient"], x)
@@ -228,6 +234,14 @@ def max_vjp(g, out, x, axes, keepdims):
     g, out = keep_axes(g, axes, keepdims), keep_axes(out, axes, keepdims)
     mask = cast(eq(x, out), x.dtype)
     return keep_graph(mask * (g / sum(mask, axes, keepdims=True)), x)
+
+
+def abs_vjp(g, out, x):
+    """g * sign(x); for complex x sign is x/|x| (PyTorch's sgn, 0 at 0), smooth, so it stays
+    differentiable instead of being a zero-derivative mask."""
+    if x.dtype.kind == "c":
+        return g * where(eq(out, 0), 0, x / where(eq(out, 0), 1, out))
+    return keep_graph(g * sign(x), x)
 
 
 def keep_graph(r, *deps):

@@ -125,6 +125,8 @@ def _index_add(g, *arrays, index, shape):
 
 
 def _cast(x, dtype):
+    if x.dtype.kind == "c" and np.dtype(dtype).kind != "c":
+        x = x.real          # complex to real keeps the real part (its gradient: the real gradient)
     return x.astype(dtype, copy=False)
 
 
@@ -194,27 +196,31 @@ def _reduce_max(x, axes, keepdims):
 # T is tracer.ops, imported at the bottom: rules are called long after import.
 # ------------------------------------------------------------------- elementwise, unary
 defprim("neg", np.negative, (lambda g, out, x: -g,), expr="(-{0})")
-defprim("exp", np.exp, (lambda g, out, x: g * out,), expr="exp({0})", cost=10, api=True, ufunc="exp")
-defprim("log", np.log, (lambda g, out, x: g / x,), expr="log({0})", cost=10, api=True, ufunc="log")
-defprim("log1p", np.log1p, (lambda g, out, x: g / (1 + x),), expr="log1p({0})", cost=10, api=True,
+defprim("exp", np.exp, (lambda g, out, x: g * T.conj(out),), expr="exp({0})", cost=10, api=True, ufunc="exp")
+defprim("log", np.log, (lambda g, out, x: g / T.conj(x),), expr="log({0})", cost=10, api=True, ufunc="log")
+defprim("log1p", np.log1p, (lambda g, out, x: g / T.conj(1 + x),), expr="log1p({0})", cost=10, api=True,
         ufunc="log1p")
-defprim("expm1", np.expm1, (lambda g, out, x: g * (out + 1),), expr="expm1({0})", cost=10, api=True,
+defprim("expm1", np.expm1, (lambda g, out, x: g * T.conj(out + 1),), expr="expm1({0})", cost=10, api=True,
         ufunc="expm1")
-defprim("sqrt", np.sqrt, (lambda g, out, x: g * 0.5 / out,), expr="sqrt({0})", cost=10, api=True, ufunc="sqrt")
-defprim("sin", np.sin, (lambda g, out, x: g * T.cos(x),), expr="sin({0})", cost=10, api=True, ufunc="sin")
-defprim("cos", np.cos, (lambda g, out, x: -g * T.sin(x),), expr="cos({0})", cost=10, api=True, ufunc="cos")
-defprim("tanh", np.tanh, (lambda g, out, x: g * (1 - out * out),), expr="tanh({0})", cost=10, api=True,
+defprim("sqrt", np.sqrt, (lambda g, out, x: g * 0.5 / T.conj(out),), expr="sqrt({0})", cost=10, api=True, ufunc="sqrt")
+defprim("sin", np.sin, (lambda g, out, x: g * T.conj(T.cos(x)),), expr="sin({0})", cost=10, api=True, ufunc="sin")
+defprim("cos", np.cos, (lambda g, out, x: -g * T.conj(T.sin(x)),), expr="cos({0})", cost=10, api=True, ufunc="cos")
+defprim("tanh", np.tanh, (lambda g, out, x: g * T.conj(1 - out * out),), expr="tanh({0})", cost=10, api=True,
         ufunc="tanh")
-defprim("sigmoid", _sigmoid, (lambda g, out, x: g * out * (1 - out),), expr="sigmoid({0})", cost=10, api=True)
+defprim("sigmoid", _sigmoid, (lambda g, out, x: g * T.conj(out * (1 - out)),), expr="sigmoid({0})", cost=10, api=True)
 defprim("softplus", _softplus, (lambda g, out, x: g * T.sigmoid(x),), expr="softplus({0})", cost=10, api=True)
-defprim("erf", _erf, (lambda g, out, x: g * float(2 / np.sqrt(np.pi)) * T.exp(-x * x),), expr="erf({0})", cost=10,
+defprim("erf", _erf, (lambda g, out, x: g * float(2 / np.sqrt(np.pi)) * T.conj(T.exp(-x * x)),), expr="erf({0})", cost=10,
         api=True, ufunc="erf")
 defprim("relu", lambda x: np.maximum(x, 0).astype(x.dtype, copy=False),
         (lambda g, out, x: T.keep_graph(T.where(x > 0, g, 0), x),), expr="relu({0})", api=True)
-defprim("abs", np.abs, (lambda g, out, x: T.keep_graph(g * T.sign(x), x),), expr="abs({0})", api=True,
+defprim("abs", np.abs, (lambda g, out, x: T.abs_vjp(g, out, x),), expr="abs({0})", api=True,
         ufunc="absolute")
 defprim("sign", np.sign, None, expr="sign({0})", api=True, ufunc="sign")  # zero derivative: not recorded
 defprim("stop_gradient", lambda x: x, None, expr="{0}", backward="StopGradient")
+# complex conjugate (ops.conj binds it for complex tensors only). The VJP rules follow PyTorch's
+# convention for complex inputs: the gradient of a real loss is dL/da + i dL/db, so each rule
+# multiplies by the conjugate of the local derivative (conj of a real value is itself)
+defprim("conj", np.conj, (lambda g, out, x: T.conj(g),), expr="conj({0})", backward="ConjBackward")
 # g, recorded as depending on x with derivative zero (see ops.keep_graph)
 defprim("zero_dep", lambda g, x: g, (lambda g, out, a, x: g, lambda g, out, a, x: T.zeros_for(x)),
         expr="{0}", backward="ZeroDepBackward")
@@ -223,12 +229,12 @@ defprim("cast", _cast, (lambda g, out, x, dtype: T.cast(g, x.dtype) if x.dtype.k
 # ------------------------------------------------------------------- elementwise, binary
 defprim("add", np.add, (lambda g, out, x, y: g, lambda g, out, x, y: g), expr="({0} + {1})")
 defprim("sub", np.subtract, (lambda g, out, x, y: g, lambda g, out, x, y: -g), expr="({0} - {1})")
-defprim("mul", np.multiply, (lambda g, out, x, y: g * y, lambda g, out, x, y: g * x),
+defprim("mul", np.multiply, (lambda g, out, x, y: g * T.conj(y), lambda g, out, x, y: g * T.conj(x)),
         expr="({0} * {1})")
-defprim("div", np.true_divide, (lambda g, out, x, y: g / y, lambda g, out, x, y: -g * out / y),
+defprim("div", np.true_divide, (lambda g, out, x, y: g / T.conj(y), lambda g, out, x, y: -g * T.conj(out / y)),
         expr="({0} / {1})", cost=10)
 defprim("pow", np.power,
-        (lambda g, out, x, y: g * y * x ** (y - 1),
+        (lambda g, out, x, y: g * T.conj(y * x ** (y - 1)),
          lambda g, out, x, y: T.where(x > 0, g * out * T.log(T.where(x > 0, x, 1)), 0)),
         expr="pow({0}, {1})", cost=10)
 defprim("maximum", np.maximum,
@@ -286,7 +292,7 @@ defprim("concatenate", lambda *xs, axis: np.concatenate(xs, axis=axis),
         lambda i: (lambda g, out, *xs, axis: T.concat_vjp(g, xs, axis, i)), kind="concat",
         backward="CatBackward")
 defprim("matmul", np.matmul,
-        (lambda g, out, a, b: T.matmul(g, T.swap_last(b)), lambda g, out, a, b: T.matmul(T.swap_last(a), g)),
+        (lambda g, out, a, b: T.matmul(g, T.conj(T.swap_last(b))), lambda g, out, a, b: T.matmul(T.conj(T.swap_last(a)), g)),
         kind="matmul", check=_check_matmul, backward="MmBackward")
 
 from . import ops as T  # noqa: E402

@@ -153,8 +153,11 @@ def test_every_primitive_is_covered():
     seen = set()
     for f, make in CASES.values():
         seen |= {e.prim for e in tracer.trace_value_and_grad(f, *make(np.float64)).eqns}
-    missing = set(PRIMS) - seen
+    missing = set(PRIMS) - seen - EAGER_ONLY
     assert not missing, missing
+
+
+EAGER_ONLY = {"conj"}    # complex tensors: jit_grad refuses them (tests/tracer: complex cases)
 
 
 def test_integer_and_bool_math():
