@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import threading
 import warnings
 import weakref
 
@@ -100,9 +101,15 @@ def differentiate(value, diff, captured, create_graph):
     return [g if g is not None else Tensor(np.zeros(t.shape, t.dtype)) for g, t in zip(grads, targets)]
 
 
+_ACCUMULATE = threading.Lock()
+
+
 def accumulate(tensors, grads):
-    for t, g in zip(tensors, grads):
-        t._grad = Tensor(g.data.copy()) if t._grad is None else Tensor(t._grad.data + g.data)
+    """`.grad += g` for each tensor; under a lock, so two threads training one module through
+    one function both land their gradients (each read-add-write is otherwise a lost update)."""
+    with _ACCUMULATE:
+        for t, g in zip(tensors, grads):
+            t._grad = Tensor(g.data.copy()) if t._grad is None else Tensor(t._grad.data + g.data)
 
 
 def value_and_grad(f, argnums=0, has_aux=False):
