@@ -254,7 +254,8 @@ def check_grads(f, args, order=1, eps=None, rtol=None, atol=None, *, seed=0, com
         if k < order:
             us = [_direction(rng, a) for a in arrays]
             fn = _directional(fn, us)
-    if compiled and not any(d.kind == "c" for d in dtypes):   # jit_grad refuses complex arguments
+    from .jit import UNSUPPORTED
+    if compiled and not any(d in UNSUPPORTED for d in dtypes):   # dtypes jit_grad refuses: eager only
         _check_compiled(checker, args, nums, eager_value.data, [g.data for g in eager_grads],
                         rtol, atol, backend)
 

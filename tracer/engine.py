@@ -44,6 +44,10 @@ def _seed(t, g, k):
             raise RuntimeError(f"grad can be implicitly created only for scalar outputs (output {k} "
                                f"has shape {t.shape}); pass gradient= / grad_outputs= with the "
                                f"output's shape, or reduce it first, e.g. y.sum().backward()")
+        if t.dtype.kind == "c":
+            raise RuntimeError(f"grad can be implicitly created only for real scalar outputs (output {k} "
+                               f"is {t.dtype}); differentiate a real loss, e.g. jg.abs(z) ** 2 or "
+                               f"z.astype(np.float64) (its real part), as PyTorch requires")
         return Tensor(np.ones(t.shape, dtype=t.dtype))
     g = as_input(g, t)
     if g.shape != t.shape:
