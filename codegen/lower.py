@@ -32,7 +32,7 @@ MAX_FANIN = 8               # buffers one fused value may read; a longer chain (
                             # gradient sum) is cut into links that are one repeated kernel
 MAX_GROUP = 8               # nests merged horizontally into one loop: bounded, so n independent
                             # nests (each step's bias gradient) are n/8 copies of one kernel
-OWN_BUFFER = ("reduce", "matmul", "concat", "fold")   # primitive kinds whose result is always stored
+OWN_BUFFER = ("reduce", "matmul", "concat", "fold", "scatter")   # kinds whose result is always stored
 
 
 # ----------------------------------------------------------------------------- index algebra
@@ -364,7 +364,7 @@ class Lowering:
             while isinstance(u, Var) and id(u) in prod and prod[id(u)].prim == "reshape":
                 u = prod[id(u)].inputs[0]
             if u is not v and isinstance(u, Var) and id(u) in prod and id(u) not in self.out_buf and (
-                    PRIMS[prod[id(u)].prim].kind in OWN_BUFFER or prod[id(u)].prim == "index_add"):
+                    PRIMS[prod[id(u)].prim].kind in OWN_BUFFER):
                 self.out_buf[id(u)] = self.out_buf[id(v)]
 
     # buffers ------------------------------------------------------------------
@@ -395,7 +395,7 @@ class Lowering:
         prod = {id(e.out): e for e in eqns}
         for e in eqns:
             kind = PRIMS[e.prim].kind
-            if kind in OWN_BUFFER or e.prim == "index_add":
+            if kind in OWN_BUFFER:
                 M.add(id(e.out))
             if kind == "matmul":
                 for v in e.inputs:   # operands must be buffers: materialise the base under views
@@ -437,7 +437,7 @@ class Lowering:
             axes = e.params["axes"]
             kept = [d for d in range(len(x.shape)) if d not in axes]
             return tuple(x.shape[d] for d in kept + list(axes))
-        if kind in ("elementwise", "view", "unfold") or e.prim == "getitem":
+        if kind in ("elementwise", "view", "unfold", "index"):
             return tuple(e.out.shape)
         return ("own", id(e))
 
@@ -463,29 +463,10 @@ class Lowering:
         for e in p.eqns:
             ins = [get(i) for i in e.inputs]
             out = e.out
-            kind = PRIMS[e.prim].kind
-            if kind == "elementwise":
-                val = self.elementwise(e, ins)
-            elif kind == "view":
-                val = self.view(e, ins[0])
-            elif e.prim == "getitem":
-                val = self.getitem(e, ins)
-            elif kind == "reduce":
-                val = self.reduce(e, ins[0], self.buffer_for(out))
-            elif kind == "matmul":
-                val = self.matmul(e, ins[0], ins[1], self.buffer_for(out))
-            elif kind == "concat":
-                val = self.concat(e, ins, self.buffer_for(out))
-            elif e.prim == "index_add":
-                val = self.index_add(e, ins, self.buffer_for(out))
-            elif kind == "unfold":
-                val = self.unfold(e, ins[0])
-            elif kind == "fold":
-                val = self.fold(e, ins[0], self.buffer_for(out))
-            elif kind == "random":
-                val = self.uniform(e, ins[0])
-            else:
-                raise NotImplementedError(e.prim)
+            rule = LOWER.get(PRIMS[e.prim].kind)
+            if rule is None:
+                raise NotImplementedError(f"no lowering for {e.prim} (kind {PRIMS[e.prim].kind!r})")
+            val = rule(self, e, ins)
             if id(out) in M and not (isinstance(val, Strided) and val.view.buf == self.buffer_for(out)
                                      and val.view.strides == cstrides(out.shape)):
                 val = self.materialize(val, self.buffer_for(out))
@@ -654,6 +635,22 @@ class Lowering:
         p = self.p
         return Kernel(self.params, [v.shape for v in p.invars + p.constvars], self.outs, self.temps, body,
                       outvars=list(p.outvars))
+
+
+# primitive kind (the table's `kind` column) -> how an equation becomes a lazy value, adding the
+# loop nests it needs; a new kind of primitive is one entry here
+LOWER = {
+    "elementwise": lambda L, e, ins: L.elementwise(e, ins),
+    "view": lambda L, e, ins: L.view(e, ins[0]),
+    "index": lambda L, e, ins: L.getitem(e, ins),
+    "scatter": lambda L, e, ins: L.index_add(e, ins, L.buffer_for(e.out)),
+    "reduce": lambda L, e, ins: L.reduce(e, ins[0], L.buffer_for(e.out)),
+    "matmul": lambda L, e, ins: L.matmul(e, ins[0], ins[1], L.buffer_for(e.out)),
+    "concat": lambda L, e, ins: L.concat(e, ins, L.buffer_for(e.out)),
+    "unfold": lambda L, e, ins: L.unfold(e, ins[0]),
+    "fold": lambda L, e, ins: L.fold(e, ins[0], L.buffer_for(e.out)),
+    "random": lambda L, e, ins: L.uniform(e, ins[0]),
+}
 
 
 def _fanin_cuts(eqns, M):

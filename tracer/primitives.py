@@ -31,7 +31,7 @@ class Prim:
     impl: Callable
     vjp: object = None          # tuple of per-input rules (None: not differentiable there),
                                 # or a function argnum -> rule for variadic primitives
-    kind: str = "elementwise"   # elementwise | reduce | view | index | matmul | concat | unfold | fold | random
+    kind: str = "elementwise"   # elementwise | reduce | view | index | scatter | matmul | concat | unfold | fold | random
     expr: str | None = None     # elementwise only: the scalar op over {0}, {1}, ... ("{0}": none)
     check: Callable = lambda datas, params: None
     backward_name: str = ""
@@ -280,7 +280,7 @@ defprim("getitem", lambda x, *arrays, index: x[index_key(index, arrays)],
         if i == 0 else None, kind="index", backward="IndexBackward")
 defprim("index_add", _index_add,
         lambda i: (lambda g, out, x, *arrays, index, shape: T.getitem_spec(g, arrays, index))
-        if i == 0 else None, kind="index", backward="IndexAddBackward")
+        if i == 0 else None, kind="scatter", backward="IndexAddBackward")
 # ------------------------------------------------------------------- sliding windows (NCHW)
 defprim("unfold", _unfold,
         (lambda g, out, x, **p: T.fold(g, x.shape[2:], **_window_params(p)),), kind="unfold",

@@ -440,3 +440,9 @@ def test_threaded_parallel_loops_give_the_same_bits_for_any_thread_count(monkeyp
     monkeypatch.setattr(threads, "num_threads", lambda: 2)
     with pytest.raises(IndexError, match="from a worker"):
         threads.prun(boom, (), 10)
+
+
+def test_every_primitive_kind_has_a_lowering():
+    """The table's kind column decides how an equation is lowered (codegen.lower.LOWER)."""
+    from codegen.lower import LOWER
+    assert {p.kind for p in PRIMS.values()} <= set(LOWER)
