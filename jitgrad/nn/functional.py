@@ -236,33 +236,32 @@ def _conv2d(x, w, bias, stride, padding, dilation, groups, who):
     return y
 
 
+def _conv_setup(input, weight, stride, padding, dilation, nd, who):
+    """Batched input, weight, stride, dilation and (before, after) padding per axis."""
+    x, batched = _batched(as_input(input), nd, who)
+    w = as_input(weight, x)
+    if w.ndim != nd + 2:
+        raise RuntimeError(f"{who}: weight must be {nd + 2}-D (out_channels, in_channels/groups, "
+                           f"{'kH, kW' if nd == 2 else 'kW'}), got size {list(w.shape)} at {where_str()}")
+    s, d = _tuple(stride, nd, "stride", who), _tuple(dilation, nd, "dilation", who)
+    return x, w, s, d, _conv_padding(padding, w.shape[2:], d, s, who), batched
+
+
 def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """2-D cross-correlation over NCHW input, as `torch.nn.functional.conv2d`."""
-    x, squeeze = _batched(as_input(input), 2, "conv2d")
-    w = as_input(weight, x)
-    if w.ndim != 4:
-        raise RuntimeError(f"conv2d: weight must be 4-D (out_channels, in_channels/groups, kH, kW), got "
-                           f"size {list(w.shape)} at {where_str()}")
-    s, d = _tuple(stride, 2, "stride", "conv2d"), _tuple(dilation, 2, "dilation", "conv2d")
-    pads = _conv_padding(padding, w.shape[2:], d, s, "conv2d")
+    x, w, s, d, pads, batched = _conv_setup(input, weight, stride, padding, dilation, 2, "conv2d")
     y = _conv2d(x, w, bias, s, pads, d, int(groups), "conv2d")
-    return y if squeeze else y[0]
+    return y if batched else y[0]
 
 
 def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """1-D cross-correlation over NCL input: conv2d over a height of one."""
-    x, squeeze = _batched(as_input(input), 1, "conv1d")
-    w = as_input(weight, x)
-    if w.ndim != 3:
-        raise RuntimeError(f"conv1d: weight must be 3-D (out_channels, in_channels/groups, kW), got "
-                           f"size {list(w.shape)} at {where_str()}")
-    s, d = _tuple(stride, 1, "stride", "conv1d"), _tuple(dilation, 1, "dilation", "conv1d")
-    pads = [(0, 0)] + _conv_padding(padding, w.shape[2:], d, s, "conv1d")
+    x, w, s, d, pads, batched = _conv_setup(input, weight, stride, padding, dilation, 1, "conv1d")
     n, ch, length = x.shape
-    y = _conv2d(ops.reshape(x, (n, ch, 1, length)), ops.expand_dims(w, 2), bias, (1,) + s, pads, (1,) + d,
-                int(groups), "conv1d")
+    y = _conv2d(ops.reshape(x, (n, ch, 1, length)), ops.expand_dims(w, 2), bias, (1,) + s, [(0, 0)] + pads,
+                (1,) + d, int(groups), "conv1d")
     y = ops.reshape(y, (n, y.shape[1], y.shape[3]))
-    return y if squeeze else y[0]
+    return y if batched else y[0]
 
 
 def _pool_windows(input, kernel_size, stride, padding, fill, who):

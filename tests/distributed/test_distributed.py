@@ -43,6 +43,12 @@ def _full_batch_grads(m, x, y):
     return [p.grad.numpy().copy() for p in m.parameters()]
 
 
+def _shard_grads(m, x, y, own):
+    for p in m.parameters():
+        p.grad = None
+    _loss(m, x[own], y[own]).backward()
+
+
 def test_world_of_one_without_mpiexec_or_the_extra():
     if N != 1:
         pytest.skip("a world of one only")
@@ -90,10 +96,7 @@ def test_equal_shards_give_the_full_batch_gradient_eager_jit_and_overlapped():
     own = dist.shard(8)
     m = _model(0)
     want = _full_batch_grads(m, x, y)
-    # eager .grad of a module
-    for p in m.parameters():
-        p.grad = None
-    _loss(m, x[own], y[own]).backward()
+    _shard_grads(m, x, y, own)           # eager .grad of a module
     dist.average_gradients(m)
     for g, w in zip(m.parameters(), want):
         np.testing.assert_allclose(g.grad.numpy(), w, rtol=0, atol=1e-10)
@@ -124,9 +127,7 @@ def test_uneven_shards_are_weighted():
     own = dist.shard(7)
     m = _model(1)
     want = _full_batch_grads(m, x, y)
-    for p in m.parameters():
-        p.grad = None
-    _loss(m, x[own], y[own]).backward()
+    _shard_grads(m, x, y, own)
     dist.average_gradients(m, weight=len(own))
     for g, w in zip(m.parameters(), want):
         np.testing.assert_allclose(g.grad.numpy(), w, rtol=0, atol=1e-10)
