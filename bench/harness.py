@@ -10,7 +10,6 @@ from __future__ import annotations
 import gc
 import json
 import os
-import shutil
 import platform
 import random
 import subprocess
@@ -448,11 +447,6 @@ SCALING_SIZES = {"W2": "784,256,256,10", "1M params": "784,1024,256,10"}
 ONE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "NUMBA_NUM_THREADS": "1"}
 
 
-def _mpiexec():
-    here = os.path.join(os.path.dirname(sys.executable), "mpiexec")
-    return here if os.path.exists(here) else shutil.which("mpiexec")
-
-
 def scaling_workload(w, systems, opts, progress):
     """W10: the MLP step on 2 ranks x 1 thread (half the batch each) against 1 process x 1
     thread (the whole batch), each in fresh processes; speedup = throughput ratio."""
@@ -465,11 +459,8 @@ def scaling_workload(w, systems, opts, progress):
                 rows.append(_row(tag, s.name, "n/a", f"{s.name}: no data-parallel runner in the harness "
                                  f"(torch DDP with gloo is not wired in yet)"))
                 continue
-            mpiexec = _mpiexec()
-            try:
-                import mpi4py  # noqa: F401
-            except ImportError:
-                mpiexec = None
+            from jitgrad.distributed import mpiexec as find_mpiexec
+            mpiexec = find_mpiexec()
             if mpiexec is None:
                 rows.append(_row(tag, s.name, "skipped", "the dist extra (mpi4py, mpich) is not installed"))
                 continue

@@ -163,43 +163,28 @@ def lz_transpose(x, axes):
 
 
 def _nocopy_strides(shape, strides, new):
-    """NumPy's attempt_nocopy_reshape: strides giving `new` over the same memory, or None."""
-    old = [(n, s) for n, s in zip(shape, strides) if n != 1]
-    newd = [n for n in new if n != 1]
-    out, i, j = [], 0, 0
-    while i < len(old) and j < len(newd):
-        pi, pj, i2, j2 = old[i][0], newd[j], i + 1, j + 1
-        while pi != pj:
-            if pi < pj:
-                pi *= old[i2][0]
-                i2 += 1
-            else:
-                pj *= newd[j2]
-                j2 += 1
-        for k in range(i, i2 - 1):
-            if old[k][1] != old[k + 1][0] * old[k + 1][1]:
-                return None
-        st = old[i2 - 1][1]
-        grp = []
-        for k in range(j2 - 1, j - 1, -1):
-            grp.append(st)
-            st *= newd[k]
-        out += grp[::-1]
-        i, j = i2, j2
-    if len(out) != len(newd):
-        return None
-    it = iter(out)
-    return tuple(0 if n == 1 else next(it) for n in new)
+    """NumPy's attempt_nocopy_reshape: strides giving `new` over the same memory, or None. Each
+    group of axes (see _reshape_groups) must be contiguous in the old view."""
+    out = [0] * len(new)
+    for olds, news in _reshape_groups(shape, new):
+        if any(strides[a] != strides[b] * shape[b] for a, b in zip(olds, olds[1:])):
+            return None
+        st = strides[olds[-1]]
+        for j in reversed(news):
+            out[j] = st
+            st *= new[j]
+    return tuple(out)
 
 
 def lz_reshape(x, shape):
     shape = tuple(shape)
+    if 0 in shape:          # nothing is read
+        return Strided(View(x.view.buf, shape, cstrides(shape), x.view.offset)) if isinstance(x, Strided) else \
+            remap(x, shape, lambda idx: tuple(c(0) for _ in x.shape))
     if isinstance(x, Strided):
-        st = _nocopy_strides(x.shape, x.view.strides, shape) if x.view.buf.size else cstrides(shape)
+        st = _nocopy_strides(x.shape, x.view.strides, shape)
         if st is not None:
             return Strided(View(x.view.buf, shape, st, x.view.offset))
-    if 0 in shape:          # nothing is read
-        return remap(x, shape, lambda idx: tuple(c(0) for _ in x.shape))
     groups = _reshape_groups(x.shape, shape)
 
     def m(idx):

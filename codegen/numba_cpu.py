@@ -37,7 +37,8 @@ from .patterns import abstract, split_nests
 JITGRAD_VERSION = "0.1.0"
 FASTMATH = {"reassoc", "contract"}   # lets float reductions vectorise; keeps inf/nan semantics
 _MATH = "exp log log1p expm1 tanh sigmoid softplus sin cos sqrt pow".split()     # codegen.fastmath
-_HELPERS = "maximum minimum relu sign wrap_index hash_uniform erf32".split()                         # codegen.scalar
+_HELPER_OPS = "maximum minimum relu sign wrap_index hash_uniform".split()   # scalar ops that are codegen.scalar calls
+_HELPERS = _HELPER_OPS + ["erf32"]                                        # everything kernels import from there
 
 
 # ----------------------------------------------------------------------------- rendering
@@ -84,7 +85,7 @@ RENDER = {
     "pow": lambda a, dt: f"pow({a[0]}, {a[1]})" if dt.kind == "f" else f"({a[0]} ** {a[1]})",
     "erf": lambda a, dt: f"erf32({a[0]})" if dt == np.float32 else f"erf({a[0]})",   # float64: libm's math.erf
     **{op: _math(op) for op in "exp log log1p expm1 tanh sigmoid softplus sin cos sqrt".split()},
-    **{op: _helper(op) for op in "maximum minimum relu sign wrap_index hash_uniform".split()},
+    **{op: _helper(op) for op in _HELPER_OPS},
 }
 
 
@@ -198,9 +199,12 @@ def _chunking(s, pad):
             out.append(f"{pad}{units} = -(-{ext} // {unit})")
         out.append(f"{pad}{nc} = min({units}, {CHUNKS})")
     else:
-        units = -(-ext // unit)
-        nc = min(units, CHUNKS)
+        units, nc = -(-ext // unit), _n_chunks(ext, unit)
     return out, units, nc, unit
+
+
+def _n_chunks(ext, unit):
+    return min(-(-ext // unit), CHUNKS)
 
 
 def _chunks_src(s, names, depth, accs, shared, units, nc, unit, crange):
@@ -272,14 +276,12 @@ def threaded(pat):
 def _threaded_body(pat, plan, names):
     s = pat.body[plan.at]
     out = ["    if phase == 0:"]
+    rest = body_src(pat.body[:plan.at], names, 2)
     if not plan.shared:
         out += _loop_src(s, names, 2, {}, start="plo", stop="phi")
     else:
         head, units, nc, unit = _chunking(s, "        ")
         out += head + _chunks_src(s, names, 2, {}, plan.shared, units, nc, unit, "range(plo, phi)")
-    rest = body_src(pat.body[:plan.at], names, 2)
-    if plan.shared:
-        head, units, nc, unit = _chunking(s, "        ")
         rest += head + _combine_src(s, 2, {}, plan.shared, nc)
     rest += body_src(pat.body[plan.at + 1:], names, 2)
     return out + ["    else:"] + (rest or ["        pass"])
@@ -289,10 +291,7 @@ def thread_units(pat, plan):
     """The driver's side: how many pieces phase 0 splits (loop iterations, or chunks)."""
     s = pat.body[plan.at]
     ext = s.extent if not isinstance(s.extent, Sym) else pat.values[[x.name for x in pat.syms].index(s.extent.name)]
-    if not plan.shared:
-        return int(ext)
-    unit = BLOCK if _blockable(s) else 1
-    return min(-(-int(ext) // unit), CHUNKS)
+    return _n_chunks(int(ext), BLOCK if _blockable(s) else 1) if plan.shared else int(ext)
 
 
 def body_src(body, names, depth, accs=None):
@@ -378,19 +377,24 @@ def render_driver(k: Kernel, steps) -> str:
         lines.append(f"    {b.name} = p{i}" if len(shape) == 1 else f"    {b.name} = p{i}.reshape({b.size})")
     for b in k.outs:
         lines.append(f"    {b.name} = empty({b.size}, {b.dtype.name})")
-    own = [t for t in k.temps if t.name not in k.storage]
+    # threaded reductions' per-chunk partials: (name, count, dtype), one list per step
+    parts = [[(f"q{i}_{j}", thread_units(st[1], threaded(st[1])), a.dtype.name)
+              for j, a in enumerate(threaded(st[1]).shared)]
+             if not isinstance(st, MatMul) and threaded(st[1]) else [] for i, st in enumerate(steps)]
+    own = [(t.name, max([t.size] + [u.size for u in k.temps if k.storage.get(u.name) == t.name]), t.dtype.name)
+           for t in k.temps if t.name not in k.storage] + [q for p in parts for q in p]
     if own:   # temporaries are reused from call to call (a fresh large buffer costs page faults)
-        names = ", ".join(t.name for t in own) + ","
+        names = ", ".join(name for name, _, _ in own) + ","
         lines += ["    scratch = take()", "    if scratch is None:"]
-        for t in own:
-            caps[t.name] = max([t.size] + [u.size for u in k.temps if k.storage.get(u.name) == t.name])
-            lines.append(f"        {t.name} = empty({caps[t.name]}, {t.dtype.name})")
+        for name, n, dt in own:
+            caps[name] = n
+            lines.append(f"        {name} = empty({n}, {dt})")
         lines += ["    else:", f"        {names} = scratch"]
     for t in k.temps:
         if t.name in k.storage:
             caps[t.name] = caps[k.storage[t.name]]
             lines.append(f"    {t.name} = {k.storage[t.name]}")
-    for step in steps:
+    for step, step_parts in zip(steps, parts):
         if isinstance(step, MatMul):
             if step.out.buf.size and min(step.out.shape, default=1) > 0:
                 a, b, o = (_array_view_src(v, v.buf.name, caps[v.buf.name]) for v in (step.a, step.b, step.out))
@@ -402,18 +406,15 @@ def render_driver(k: Kernel, steps) -> str:
             if plan is None:
                 lines.append(f"    {kname}({', '.join(args)})")
                 continue
-            n = thread_units(pat, plan)
-            parts = [f"q{len(lines)}_{j}" for j in range(len(plan.shared))]
-            lines += [f"    {q} = empty({n}, {a.dtype.name})" for q, a in zip(parts, plan.shared)]
-            lines.append(f"    prun({kname}, ({', '.join(args)},), {n}, ({''.join(q + ', ' for q in parts)}))")
+            qs = [q for q, _, _ in step_parts]
+            lines.append(f"    prun({kname}, ({', '.join(args)},), {thread_units(pat, plan)}, ({''.join(q + ', ' for q in qs)}))")
             if plan.phase1:
-                lines.append(f"    {kname}({', '.join(args + ['0', '0', '1'] + parts)})")
+                lines.append(f"    {kname}({', '.join(args + ['0', '0', '1'] + qs)})")
     if own:
         lines.append(f"    give(({names}))")
     rets = [b.name if len(b.shape) == 1 else f"{b.name}.reshape({tuple(b.shape)})" for b in k.outs]
     lines.append(f"    return ({', '.join(rets)}{',' if len(rets) == 1 else ''})")
-    dts = sorted({b.dtype.name for b in k.outs + k.temps} | {a.dtype.name for step in steps if not isinstance(step, MatMul)
-                                                             and threaded(step[1]) for a in threaded(step[1]).shared})
+    dts = sorted({b.dtype.name for b in k.outs + k.temps})
     head = [f"def driver({', '.join(f'p{i}' for i in range(len(k.params)))}):"]
     return "\n".join([f"# dtypes: {', '.join(dts)}"] + head + lines) + "\n"
 

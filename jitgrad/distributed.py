@@ -13,6 +13,8 @@ of one: every function works and communicates nothing.
 """
 from __future__ import annotations
 
+import os
+import shutil
 import sys
 import traceback
 import zlib
@@ -24,7 +26,7 @@ from tracer import Tensor
 from . import pytree
 
 __all__ = ["init", "rank", "world_size", "barrier", "all_reduce", "broadcast", "broadcast_parameters",
-           "average_gradients", "shard", "DataParallel"]
+           "average_gradients", "shard", "DataParallel", "mpiexec"]
 
 _STATE = {"comm": None, "init": False}
 
@@ -82,7 +84,7 @@ def _mpi_op(op):
     return ops[op]
 
 
-def _buffer(x, who):
+def _buffer(x):
     """(the ndarray to reduce in place, whether that is x's own memory)."""
     a = x.data if isinstance(x, Tensor) else x
     if isinstance(a, np.ndarray) and a.flags.c_contiguous and a.flags.writeable:
@@ -96,7 +98,7 @@ def all_reduce(x, op="sum"):
     c = _comm()
     if op not in ("sum", "mean", "max", "min"):
         raise ValueError(f"all_reduce: op must be 'sum', 'mean', 'max' or 'min', got {op!r}")
-    buf, own = _buffer(x, "all_reduce")
+    buf, own = _buffer(x)
     if c is not None and c.Get_size() > 1:
         from mpi4py import MPI
         c.Allreduce(MPI.IN_PLACE, buf, op=_mpi_op(op))
@@ -110,7 +112,7 @@ def all_reduce(x, op="sum"):
 def broadcast(x, root=0):
     """Rank `root`'s value of x on every rank (in place where x is writable and contiguous)."""
     c = _comm()
-    buf, own = _buffer(x, "broadcast")
+    buf, own = _buffer(x)
     if c is not None and c.Get_size() > 1:
         c.Bcast(buf, root=root)
     if isinstance(x, Tensor):
@@ -319,3 +321,14 @@ def shard(n_items, seed=None, epoch=0):
     shuffled, the same permutation on every rank, a new one per epoch."""
     order = np.arange(n_items) if seed is None else np.random.default_rng((seed, epoch)).permutation(n_items)
     return order[rank()::world_size()]
+
+
+def mpiexec():
+    """The mpiexec beside this Python (the mpich wheel's, in a venv), else the one on PATH, or
+    None when the dist extra is missing."""
+    try:
+        import mpi4py  # noqa: F401
+    except ImportError:
+        return None
+    here = os.path.join(os.path.dirname(sys.executable), "mpiexec")
+    return here if os.path.exists(here) else shutil.which("mpiexec")

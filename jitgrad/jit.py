@@ -460,8 +460,7 @@ def _make_runner(e, has_aux):
         if captured:
             accumulate(captured, [Tensor(x) for x in extra[:len(captured)]])
         if arg_paths:
-            accumulate(_args_at(args, kwargs, arg_paths),
-                       [Tensor(x) for x in extra[len(captured):len(captured) + len(arg_paths)]])
+            accumulate(_args_at(args, kwargs, arg_paths), [Tensor(x) for x in extra[len(captured):]])
         if has_aux:
             ai = iter(outs[1:g0])
             aux = pytree.unflatten(e.aux_def, [next(ai) if s is None else s for s in e.aux_static])

@@ -10,6 +10,7 @@ import builtins
 import numpy as np
 
 from .primitives import PRIMS
+from .rng import draw_seed
 from .tensor import STATE, ShapeError, Tensor, TraceError, as_input, bind, where_str
 
 P = PRIMS
@@ -194,8 +195,7 @@ def _arg_extreme(x, axis, keepdims, largest, name):
     shape = [1] * x.ndim
     shape[ax] = x.shape[ax]
     iota = np.arange(x.shape[ax], dtype=np.int64).reshape(shape)
-    n = x.shape[ax]
-    return neg(max(neg(where(hit, iota, n)), ax, keepdims))
+    return min(where(hit, iota, x.shape[ax]), ax, keepdims)
 
 
 def argmax(x, axis=None, keepdims=False):
@@ -461,7 +461,6 @@ def random_seed():
     """A 0-d int64 seed drawn from the global generator (`jg.manual_seed`). Under jit_grad it
     is an input of the compiled function, drawn afresh on every call, so masks differ per call
     and equal eager ones for the same seed."""
-    from .rng import draw_seed
     fx = STATE.effects
     if fx is None:
         return Tensor(draw_seed())

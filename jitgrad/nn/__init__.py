@@ -16,6 +16,7 @@ from collections import OrderedDict
 import numpy as np
 
 from tracer import Tensor, ops
+from tracer.tensor import as_input
 
 from . import functional, init, utils
 
@@ -582,7 +583,6 @@ class MultiheadAttention(Module):
 
     def forward(self, query, key, value, key_padding_mask=None, need_weights=True, attn_mask=None,
                 average_attn_weights=True, is_causal=False):
-        from tracer.tensor import as_input
         q, k, v = as_input(query), as_input(key), as_input(value)
         e, h = self.embed_dim, self.num_heads
         if q.ndim != 3 or q.shape[-1] != e or k.shape[-1] != e or v.shape[-1] != e:

@@ -1,8 +1,6 @@
 """jg.distributed: run by the main suite as a world of one, and by CI under `mpiexec -n 2`
 (`.ci/test`), where every rank runs every test in the same order (collectives must match).
 The two-rank checks skip in a world of one; the failing-rank check launches its own mpiexec."""
-import os
-import shutil
 import subprocess
 import sys
 import time
@@ -15,11 +13,6 @@ from jitgrad import distributed as dist, nn
 
 N = dist.world_size()
 two_ranks = pytest.mark.skipif(N != 2, reason="needs `mpiexec -n 2` (see .ci/test)")
-
-
-def _mpiexec():
-    here = os.path.join(os.path.dirname(sys.executable), "mpiexec")
-    return here if os.path.exists(here) else shutil.which("mpiexec")
 
 
 def _model(seed):
@@ -43,10 +36,16 @@ def _full_batch_grads(m, x, y):
     return [p.grad.numpy().copy() for p in m.parameters()]
 
 
-def _shard_grads(m, x, y, own):
+def _sharded(n, seed):
+    """(model, data, this rank's items, full-batch gradients) with .grad from this rank's shard."""
+    x, y = _data(n)
+    own = dist.shard(n)
+    m = _model(seed)
+    want = _full_batch_grads(m, x, y)
     for p in m.parameters():
         p.grad = None
     _loss(m, x[own], y[own]).backward()
+    return m, x, y, own, want
 
 
 def test_world_of_one_without_mpiexec_or_the_extra():
@@ -92,11 +91,7 @@ def jg_allgather(x):
 
 @two_ranks
 def test_equal_shards_give_the_full_batch_gradient_eager_jit_and_overlapped():
-    x, y = _data(8)
-    own = dist.shard(8)
-    m = _model(0)
-    want = _full_batch_grads(m, x, y)
-    _shard_grads(m, x, y, own)           # eager .grad of a module
+    m, x, y, own, want = _sharded(8, 0)     # eager .grad of a module
     dist.average_gradients(m)
     for g, w in zip(m.parameters(), want):
         np.testing.assert_allclose(g.grad.numpy(), w, rtol=0, atol=1e-10)
@@ -123,11 +118,7 @@ def test_equal_shards_give_the_full_batch_gradient_eager_jit_and_overlapped():
 
 @two_ranks
 def test_uneven_shards_are_weighted():
-    x, y = _data(7)
-    own = dist.shard(7)
-    m = _model(1)
-    want = _full_batch_grads(m, x, y)
-    _shard_grads(m, x, y, own)
+    m, x, y, own, want = _sharded(7, 1)
     dist.average_gradients(m, weight=len(own))
     for g, w in zip(m.parameters(), want):
         np.testing.assert_allclose(g.grad.numpy(), w, rtol=0, atol=1e-10)
@@ -173,11 +164,7 @@ time.sleep(60)
 def test_a_failing_rank_aborts_the_whole_job_quickly():
     if N != 1:
         pytest.skip("launches its own mpiexec")
-    mpiexec = _mpiexec()
-    try:
-        import mpi4py  # noqa: F401
-    except ImportError:
-        mpiexec = None
+    mpiexec = dist.mpiexec()
     if mpiexec is None:
         pytest.skip("the dist extra (mpi4py and an MPI runtime) is not installed")
     t0 = time.perf_counter()
