@@ -112,7 +112,8 @@ def compile_program(program, *, backend="cpu", cache_dir=None, fuse=True, parall
     fuse=False lowers every primitive to its own loop (the reference for fusion tests);
     parallel: None chooses by work size; check=True verifies the IR after every pass;
     dynamic=True compiles kernels whose sizes and size-derived constants are arguments (one
-    kernel for every size), False bakes them in."""
+    kernel for every size), False bakes them in, a patterns.Generalizer makes arguments of
+    those that have differed between the programs it has seen."""
     if backend != "cpu":
         from .numba_cuda import compile_cuda, resolve_backend
         backend = resolve_backend(backend)

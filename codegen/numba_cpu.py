@@ -30,9 +30,9 @@ import numpy as np
 from numba import types
 
 from .ir import (ALU, BOOL, INT, Acc, Const, Def, Idx, Kernel, Let, LetRef, Load, Loop, MatMul, Reduce,
-                 Store, Sym, View, format_kernel, walk_stmts)
+                 Store, Sym, View, format_kernel, stmt_exprs, walk_expr, walk_stmts)
 from .lower import cstrides
-from .patterns import abstract, split_nests
+from .patterns import abstract_all, split_nests
 
 JITGRAD_VERSION = "0.1.0"
 FASTMATH = {"reassoc", "contract"}   # lets float reductions vectorise; keeps inf/nan semantics
@@ -145,9 +145,46 @@ def _widening(r):
 def _blockable(loop):
     """An innermost loop that widens float32 terms into float64 accumulators: mixing the two in
     one loop drops the whole body to float64 vector width (measured 1.7x slower). Blocked, a
-    float32 pass stores the terms in an L1 buffer and a second pass accumulates them."""
+    float32 pass stores the terms in an L1 buffer and a second pass accumulates them. Not when
+    a load strides (it does not vectorise either way: the second pass is pure overhead)."""
     return ((isinstance(loop.extent, Sym) or loop.extent > BLOCK) and not any(isinstance(s, Loop) for s in loop.body)
-            and any(isinstance(s, Reduce) and _widening(s) for s in loop.body))
+            and any(isinstance(s, Reduce) and _widening(s) for s in loop.body) and not _strided(loop))
+
+
+def _strided(loop):
+    """Whether a load in the loop's body moves by other than one element per iteration (the loop
+    variable scaled, clamped or inside another load's index)."""
+    var = loop.var.name
+    lets = {s.ref.name: s.expr for s in loop.body if isinstance(s, Let)}
+
+    def scaled(e, affine):
+        if isinstance(e, Idx):
+            return e.name == var and not affine
+        if isinstance(e, LetRef):
+            return e.name in lets and scaled(lets[e.name], affine)
+        if isinstance(e, ALU):
+            return any(scaled(x, affine and e.op == "add") for x in e.srcs)
+        if isinstance(e, Load):
+            return scaled(e.index, False)
+        return False
+    return any(scaled(x.index, True) for s in loop.body for e in stmt_exprs(s) for x in walk_expr(e)
+               if isinstance(x, Load))
+
+
+def _block_terms(loop):
+    """{accumulator: (its block buffer, dtype)} of a blocked loop."""
+    return {r.acc.name: (f"t_{r.acc.name}", r.expr.srcs[0].dtype) for r in loop.body
+            if isinstance(r, Reduce) and _widening(r)}
+
+
+HOISTED = "@hoisted"    # the `accs` entry naming block buffers allocated once, at the kernel's top
+
+
+def _hoisted_terms(body):
+    """Block buffers of a serial kernel: allocated once per call (inside a loop nest, one
+    np.empty per outer iteration cost more than the loop when the blocked extent is small)."""
+    return {t: dt for s in walk_stmts(body) if isinstance(s, Loop) and _blockable(s)
+            for t, dt in _block_terms(s).values()}
 
 
 def _extent_src(n):
@@ -166,9 +203,9 @@ def _loop_src(s, names, depth, accs, start="0", stop=None):
     if not _blockable(s):
         rng = f"range({stop})" if start == "0" else f"range({start}, {stop})"
         return [f"{pad}for {v} in {rng}:"] + (body_src(s.body, names, depth + 1, accs) or [pad + "    pass"])
-    terms = {r.acc.name: (f"t_{r.acc.name}", r.expr.srcs[0].dtype) for r in s.body
-             if isinstance(r, Reduce) and _widening(r)}
-    out = [f"{pad}{t} = np.empty({BLOCK}, np.{dt.name})" for t, dt in terms.values()]
+    terms = _block_terms(s)
+    out = [f"{pad}{t} = np.empty({BLOCK}, np.{dt.name})" for t, dt in terms.values()
+           if t not in accs.get(HOISTED, ())]
     out += [f"{pad}for {v}b in range({start}, {stop}, {BLOCK}):",
             f"{pad}    {v}m = min({BLOCK}, {stop} - {v}b)",
             f"{pad}    for {v}j in range({v}m):",
@@ -273,17 +310,17 @@ def threaded(pat):
     return pat.__dict__["_threaded"]
 
 
-def _threaded_body(pat, plan, names):
+def _threaded_body(pat, plan, names, accs):
     s = pat.body[plan.at]
     out = ["    if phase == 0:"]
-    rest = body_src(pat.body[:plan.at], names, 2)
+    rest = body_src(pat.body[:plan.at], names, 2, accs)
     if not plan.shared:
-        out += _loop_src(s, names, 2, {}, start="plo", stop="phi")
+        out += _loop_src(s, names, 2, accs, start="plo", stop="phi")
     else:
         head, units, nc, unit = _chunking(s, "        ")
-        out += head + _chunks_src(s, names, 2, {}, plan.shared, units, nc, unit, "range(plo, phi)")
-        rest += head + _combine_src(s, 2, {}, plan.shared, nc)
-    rest += body_src(pat.body[plan.at + 1:], names, 2)
+        out += head + _chunks_src(s, names, 2, accs, plan.shared, units, nc, unit, "range(plo, phi)")
+        rest += head + _combine_src(s, 2, accs, plan.shared, nc)
+    rest += body_src(pat.body[plan.at + 1:], names, 2, accs)
     return out + ["    else:"] + (rest or ["        pass"])
 
 
@@ -338,7 +375,10 @@ def render_pattern(pat, cache: bool) -> str:
     args = [f"b{i}" for i in range(len(pat.buffers))] + [x.name for x in pat.syms]
     if plan is not None:
         args += ["plo", "phi", "phase"] + [f"part_{a.name}" for a in plan.shared]
-    body = _threaded_body(pat, plan, names) if plan is not None else body_src(pat.body, names, 1)
+    hoisted = _hoisted_terms(pat.body) if plan is not None or not pat.parallel else {}
+    accs = {HOISTED: frozenset(hoisted)}
+    body = [f"    {t} = np.empty({BLOCK}, np.{dt.name})" for t, dt in hoisted.items()]
+    body += _threaded_body(pat, plan, names, accs) if plan is not None else body_src(pat.body, names, 1, accs)
     return "\n".join(HEAD + [f"@kernel_jit({', '.join(flags)})", f"def kernel({', '.join(args)}):"] + body) + "\n"
 
 
@@ -419,20 +459,23 @@ def render_driver(k: Kernel, steps) -> str:
     return "\n".join([f"# dtypes: {', '.join(dts)}"] + head + lines) + "\n"
 
 
-def render(k: Kernel, cache: bool = True, dynamic: bool = False) -> str:
+def render(k: Kernel, cache: bool = True, dynamic=False) -> str:
     """All the source a Kernel becomes: the driver, then each distinct loop-nest kernel."""
     steps, kernels = plan_steps(k, dynamic)
     return "\n\n".join([render_driver(k, steps)] + [render_pattern(pat, cache) for pat in kernels.values()])
 
 
-def plan_steps(k: Kernel, dynamic: bool):
-    """The driver's steps (MatMul, or (kernel name, Pattern)) and the distinct patterns by name."""
+def plan_steps(k: Kernel, dynamic):
+    """The driver's steps (MatMul, or (kernel name, Pattern)) and the distinct patterns by name;
+    `dynamic`: False, True or a patterns.Generalizer."""
+    nests = split_nests(k.body)
+    pats = iter(abstract_all([n for n in nests if not isinstance(n[0], MatMul)], dynamic, k.storage))
     steps, kernels, by_src = [], {}, {}
-    for nest in split_nests(k.body):
+    for nest in nests:
         if isinstance(nest[0], MatMul):
             steps.append(nest[0])
             continue
-        pat = abstract(nest, dynamic, k.storage)
+        pat = next(pats)
         pat.sig = pattern_signature(pat)
         pat.source = render_pattern(pat, True)
         src = (pat.source, str(pat.sig))   # one source can serve two dtypes

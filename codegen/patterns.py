@@ -3,7 +3,8 @@
 A Kernel's body is a sequence of top-level loop nests (and BLAS matmuls). Each nest becomes a
 *pattern*: its statements with buffers, accumulators and lets renamed in order of appearance,
 index offsets (slices, concat pieces) replaced by `Sym` arguments, and, when `dynamic`, every
-size, stride and float constant too. Two nests
+size, stride and float constant too (or, with a `Generalizer`, those whose values have differed:
+a conv's 3x3 window stays a literal loop of 3 while the batch becomes an argument). Two nests
 with the same pattern (an unrolled RNN's steps, two layers of one width, the same layer at
 another batch size) are one compiled kernel; the driver passes each its buffers and values.
 
@@ -16,8 +17,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+import threading
+
 from .ir import (ALU, INT, Acc, Buffer, Const, Def, Let, LetRef, Load, Loop, MatMul, Reduce, Store,
-                 Sym, walk_expr, stmt_exprs, walk_stmts)
+                 Sym, format_body, walk_expr, stmt_exprs, walk_stmts)
 
 # float constants kept in the code in dynamic mode; any other (a mean's 1/n, a variance's
 # 1/(n-1), but also a 0.5 that is 1/n at n = 2) becomes an argument: a loop-invariant scalar
@@ -69,8 +72,10 @@ def split_nests(body):
 
 
 class _Abstractor:
-    def __init__(self, dynamic, storage):
+    def __init__(self, dynamic, storage, fixed=frozenset()):
         self.dynamic, self.storage = dynamic, storage
+        self.fixed = fixed          # candidate numbers that stay literals (see Generalizer)
+        self.candidates = 0
         self.buffers, self.bufmap = [], {}
         self.syms, self.values = [], []
         self.names = {}
@@ -93,19 +98,25 @@ class _Abstractor:
         self.values.append(value)
         return s
 
+    def candidate(self, value, dtype, literal):
+        """A value that may become an argument: the literal where the Generalizer keeps it."""
+        j = self.candidates
+        self.candidates += 1
+        return literal if j in self.fixed else self.sym(value, dtype)
+
     def abstract_const(self, e, offset=False):
         if offset and e.dtype == INT and e.value != 0:   # an index offset: a slice, a concat
-            return self.sym(int(e.value), INT)           # piece, an unrolled step's window
+            return self.candidate(int(e.value), INT, e)  # piece, an unrolled step's window
         if not self.dynamic:
             return e
         if e.dtype == INT and e.value not in (0, 1):
-            return self.sym(int(e.value), INT)
+            return self.candidate(int(e.value), INT, e)
         if e.dtype.kind == "f" and np.isfinite(e.value) and float(e.value) not in KEPT_FLOATS:
-            return self.sym(float(e.value), e.dtype)
+            return self.candidate(float(e.value), e.dtype, e)
         return e
 
     def extent(self, n):
-        return self.sym(int(n), INT) if self.dynamic and n not in (0, 1) else n
+        return self.candidate(int(n), INT, n) if self.dynamic and n not in (0, 1) else n
 
     def rename(self, e, prefix):
         r = self.names.get(e.name)
@@ -149,9 +160,72 @@ class _Abstractor:
         raise TypeError(f"not a loop-nest statement: {s!r}")
 
 
-def abstract(nest, dynamic, storage=None) -> Pattern:
-    """The pattern of one nest; `storage` is the Kernel's buffer plan (temp name -> storage)."""
-    a = _Abstractor(dynamic, storage or {})
+def abstract(nest, dynamic, storage=None, fixed=frozenset()) -> Pattern:
+    """The pattern of one nest; `storage` is the Kernel's buffer plan (temp name -> storage);
+    `fixed`: the candidate arguments that stay literals."""
+    a = _Abstractor(dynamic, storage or {}, fixed)
     body = [a.stmt(s) for s in nest]
     parallel = any(isinstance(s, Loop) and s.parallel for s in walk_stmts(nest))
     return Pattern(body, a.buffers, a.syms, a.values, parallel)
+
+
+def _shape_of(pat):
+    """What identifies a nest across sizes and places: its fully symbolic body and dtypes."""
+    return ("\n".join(format_body(pat.body, 0)), tuple(b.dtype.str for b in pat.buffers), pat.parallel)
+
+
+class Generalizer:
+    """Automatic dynamic sizes, per kernel argument: of a nest's fully symbolic pattern, only the
+    values that have differed (between the sizes compiled so far, or between the places of the
+    program where that nest occurs) become arguments; the others stay literals, so a conv's 3x3
+    window or a head width keeps its small fixed loops (unrolled, never blocked) while the batch
+    size is an argument. A literal that later differs is one more compile, then an argument.
+    Correct for any history: a literal always has the nest's own value."""
+
+    VARIES = object()
+
+    def __init__(self):
+        self.seen = {}          # _shape_of(full pattern) -> its values, VARIES where they differed
+        self.programs = {}      # _shape_of(full pattern) -> how many programs had it
+        self.lock = threading.Lock()
+
+    def observe(self, nests, storage):
+        """Record every nest of a program; returns their fully symbolic patterns."""
+        full = [abstract(n, True, storage) for n in nests]
+        with self.lock:
+            for p in full:
+                p.shape = _shape_of(p)
+                old = self.seen.get(p.shape)
+                if old is None:
+                    self.seen[p.shape] = list(p.values)
+                else:
+                    for j, v in enumerate(p.values):
+                        if old[j] is not self.VARIES and old[j] != v:
+                            old[j] = self.VARIES
+            for shape in {p.shape for p in full}:
+                self.programs[shape] = self.programs.get(shape, 0) + 1
+        return full
+
+    def observe_kernel(self, k):
+        self.observe(loop_nests(k), k.storage)
+
+    def fixed(self, shape):
+        """Literals: values seen in two programs at least (a nest that a new size fuses
+        differently has nothing to compare with: all its values are arguments), never varied."""
+        with self.lock:
+            if self.programs.get(shape, 0) < 2:
+                return frozenset()
+            return frozenset(j for j, v in enumerate(self.seen[shape]) if v is not self.VARIES)
+
+
+def loop_nests(k):
+    return [n for n in split_nests(k.body) if not isinstance(n[0], MatMul)]
+
+
+def abstract_all(nests, dynamic, storage):
+    """The patterns of a program's loop nests; `dynamic`: False, True (every size an argument)
+    or a Generalizer (the sizes that varied), which first sees the whole program."""
+    if not isinstance(dynamic, Generalizer):
+        return [abstract(n, dynamic, storage) for n in nests]
+    full = dynamic.observe(nests, storage)
+    return [abstract(n, True, storage, dynamic.fixed(p.shape)) for n, p in zip(nests, full)]

@@ -49,6 +49,7 @@ class Family:
         self.all_dynamic = all_dynamic
         self.sizes = []        # one tuple of sizes (flat_dims order) per signature seen
         self.order = []        # the signatures themselves, in order
+        self.generalizer = None    # codegen.patterns.Generalizer (dynamic=None, CPU backend)
         self.add(key)
 
     def add(self, key):

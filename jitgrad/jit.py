@@ -301,20 +301,34 @@ class JitGrad:
         e.argnums_int = isinstance(self.argnums, int)
         e.family = family
         t1 = time.perf_counter()
-        e.compiled, t_import = self._backend_compile(program, dynamic=family is not None)
+        e.compiled, t_import = self._backend_compile(program, family)
         e.timings = {"trace": t1 - t0, "import": t_import, **getattr(e.compiled, "timings", {})}
         e.run = _make_runner(e, self.has_aux)
         return e
 
-    def _backend_compile(self, program, dynamic=False):
+    def _backend_compile(self, program, family=None):
         """(compiled, seconds spent importing codegen: Numba's own start-up, once per process)."""
         if self.backend == "interpret":
             return _Interpreted(program), 0.0
         t0 = time.perf_counter()
         from codegen import compile_program
         t_import = time.perf_counter() - t0
+        dynamic = family is not None and (family.all_dynamic or self.backend != "cpu" or self._generalizer(family))
         return compile_program(program, backend=self.backend, cache_dir=self.cache_dir,
                                dynamic=dynamic), t_import
+
+    def _generalizer(self, family):
+        """dynamic=None: the family's kernels take as arguments only the values that differed
+        between its sizes, starting from the statically compiled signature it grew from."""
+        if family.generalizer is None:
+            from codegen.patterns import Generalizer
+            g = Generalizer()
+            for k in family.order:
+                kernel = getattr(getattr(self._cache.get(k), "compiled", None), "kernel", None)
+                if kernel is not None:
+                    g.observe_kernel(kernel)
+            family.generalizer = g
+        return family.generalizer
 
     # -------------------------------------------------------------------- introspection
     def cache_info(self):

@@ -107,3 +107,48 @@ def test_mean_over_a_dynamic_batch_divides_by_the_call_size():
 def test_bad_dynamic_value():
     with pytest.raises(ValueError, match="dynamic"):
         jg.jit_grad(lambda x: x, dynamic="yes")
+
+
+def _sources(f, *args):
+    return "\n".join(lk.source for lk in f.entry_for(*args).compiled.kernels.values())
+
+
+def test_automatic_dynamic_keeps_the_sizes_that_did_not_change():
+    F = jg.nn.functional
+    r = np.random.default_rng(3)
+    w, b = r.standard_normal((4, 2, 3, 3)), r.standard_normal(4)
+
+    def net(w, b, x):
+        return jg.sum(F.max_pool2d(jg.relu(F.conv2d(x, w, b, padding=1)), 2) ** 2)
+    f, eager = jg.jit_grad(net, argnums=(0, 1)), jg.value_and_grad(net, argnums=(0, 1))
+    xs = {n: r.standard_normal((n, 2, 6, 6)) for n in (3, 5, 2)}
+    f(w, b, xs[3])
+    f(w, b, xs[5])                                   # the batch became an argument...
+    got, compiles = numba_compiles(lambda: f(w, b, xs[2]))
+    assert compiles == 0
+    want = eager(w, b, xs[2])
+    np.testing.assert_allclose(got[0], want[0], rtol=1e-12)
+    for a, e in zip(got[1], want[1]):
+        np.testing.assert_allclose(a, e, rtol=1e-10, atol=1e-12)
+    src = _sources(f, w, b, xs[2])
+    assert "in range(3):" in src and "in range(2):" in src, src   # ...the 3x3 and 2x2 windows did not
+    assert "in range(n" in src
+
+
+def test_a_size_that_changes_later_is_one_more_compile_then_an_argument():
+    k = float(np.random.default_rng().uniform(1, 2))   # kernels no earlier run compiled
+
+    def g(x, w):
+        return jg.sum(jg.tanh(x * w * k) * x)
+    f, eager = jg.jit_grad(g, argnums=(0, 1)), jg.value_and_grad(g, argnums=(0, 1))
+    r = np.random.default_rng(4)
+    counts = []
+    for shape in [(4, 3), (6, 3), (6, 5), (7, 8), (2, 9)]:   # (no squares: x and x.T fuse)
+        x, w = r.standard_normal(shape), r.standard_normal(shape[1])
+        got, compiles = numba_compiles(lambda: f(x, w))
+        want = eager(x, w)
+        np.testing.assert_allclose(got[0], want[0], rtol=1e-12)
+        for a, e in zip(got[1], want[1]):
+            np.testing.assert_allclose(a, e, rtol=1e-12, atol=1e-14)
+        counts.append(compiles)
+    assert counts[2] > 0 and counts[3:] == [0, 0], counts   # the width: literal until it changed
