@@ -32,6 +32,7 @@ from numba import types
 from .ir import (ALU, BOOL, INT, Acc, Const, Def, Idx, Kernel, Let, LetRef, Load, Loop, MatMul, Reduce,
                  Store, Sym, View, format_kernel, stmt_exprs, walk_expr, walk_stmts)
 from .lower import cstrides
+from . import llvm_cpu
 from .patterns import abstract_all, split_nests
 
 JITGRAD_VERSION = "0.1.0"
@@ -646,9 +647,59 @@ def _compiled_stems(d):
 
 
 def build_kernels(patterns, cache_dir):
-    """{name: LoadedKernel} for a program's patterns. Kernels neither in memory nor on disk are
+    """{name: LoadedKernel} for a program's patterns: by LLVM directly where `llvm_cpu` can
+    (about 20 ms a kernel), else by Numba. Numba's kernels neither in memory nor on disk are
     compiled here and, when there are several, partly in helper processes (`compile_pool`)."""
     specs = {n: (p, p.sig, p.source, kernel_key(str(p.sig), p.source)) for n, p in patterns.items()}
+    direct = {n: _build_llvm(s[2], s[1], s[3], cache_dir) for n, s in specs.items()}
+    if all(direct.values()):
+        return direct
+    out = build_numba_kernels({n: s for n, s in specs.items() if direct[n] is None}, cache_dir)
+    return {n: direct[n] or out[n] for n in specs}
+
+
+def _usable_dir(d):
+    """The cache directory, created; None (with a warning) where it cannot be written."""
+    if d is None:
+        return None
+    try:
+        d.mkdir(parents=True, exist_ok=True)
+        if not os.access(d, os.W_OK):
+            raise PermissionError(f"{d} is not writable")
+        return d
+    except OSError as exc:
+        warnings.warn(f"jitgrad: kernel cache directory {d} unusable ({exc}); compiling in memory only",
+                      RuntimeWarning)
+        return None
+
+
+def _build_llvm(source, sig, key, cache_dir):
+    """A LoadedKernel compiled by llvm_cpu, or None where it cannot (Numba compiles it)."""
+    hit = _MEM.get(key)
+    if hit is not None:
+        return LoadedKernel(key, source, hit[0], hit[1], "memory")
+    if llvm_cpu.COMPILER != "llvm":
+        return None
+    with _key_lock(key):
+        hit = _MEM.get(key)
+        if hit is not None:
+            return LoadedKernel(key, source, hit[0], hit[1], "memory")
+        d = _usable_dir(_cache_path(cache_dir))
+        try:
+            fn, origin = llvm_cpu.build(source, sig, key, d)
+        except llvm_cpu.Unsupported:
+            return None
+        except Exception as exc:     # a bug here must not stop the program: Numba compiles it
+            if os.environ.get("JITGRAD_LLVM_STRICT"):
+                raise
+            warnings.warn(f"jitgrad: compiling kernel {key} with LLVM failed ({exc!r}); using Numba",
+                          RuntimeWarning)
+            return None
+        _MEM[key] = (None, fn)
+        return LoadedKernel(key, source, None, fn, origin)
+
+
+def build_numba_kernels(specs, cache_dir):
     d = _cache_path(cache_dir)
     batch, sent = None, set()
     if d is not None and any(s[3] not in _MEM for s in specs.values()):
@@ -677,12 +728,9 @@ def build_kernel(pat, sig, body, key, cache_dir) -> LoadedKernel:
         if hit is not None:
             return LoadedKernel(key, body, hit[0], hit[1], "memory")
         disp, from_disk = None, False
-        d = _cache_path(cache_dir)
+        d = _usable_dir(_cache_path(cache_dir))
         if d is not None:
             try:
-                d.mkdir(parents=True, exist_ok=True)
-                if not os.access(d, os.W_OK):
-                    raise PermissionError(f"{d} is not writable")
                 disp, from_disk = _compile_disk(d, key, body, sig)
             except OSError as exc:
                 warnings.warn(f"jitgrad: kernel cache directory {d} unusable ({exc}); "

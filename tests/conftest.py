@@ -19,3 +19,11 @@ def rng():
 @pytest.fixture(scope="session")
 def kernel_cache_dir():
     return pathlib.Path(os.environ["JITGRAD_CACHE_DIR"])
+
+
+@pytest.fixture(params=["llvm", "numba"])
+def kernel_compiler(request, monkeypatch):
+    """Each of the two ways a loop-nest kernel is compiled (codegen.llvm_cpu, or Numba)."""
+    from codegen import llvm_cpu
+    monkeypatch.setattr(llvm_cpu, "COMPILER", request.param)
+    return request.param

@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 from numba.core import event
 
+from codegen.llvm_cpu import COMPILE_EVENT
+
 import tracer
 from tracer import ops as T
 
@@ -24,9 +26,9 @@ CACHE = os.environ.get("JITGRAD_CACHE_DIR")
 
 def numba_compiles(fn):
     """(result of fn(), number of functions Numba compiled meanwhile: kernels and helpers)."""
-    with event.install_recorder("numba:compile") as rec:
+    with event.install_recorder("numba:compile") as rec, event.install_recorder(COMPILE_EVENT) as ours:
         out = fn()
-    return out, sum(1 for _, ev in rec.buffer if ev.is_start)
+    return out, sum(1 for r in (rec, ours) for _, ev in r.buffer if ev.is_start)
 
 
 def net(x, w, b):
@@ -166,18 +168,20 @@ def test_two_processes_compiling_the_same_pattern_at_once(tmp_path):
     for o, k in zip(outs, (1.7, 2.3)):
         x = np.linspace(-1, 1, 11)
         assert o["value"] == pytest.approx(float(np.sum(np.tanh(x * k) * x)), rel=1e-12)
-    files = list(tmp_path.glob("jg_*.py"))
-    assert len(files) == 1
+    files = list(tmp_path.glob("jg_*.py")) + list(tmp_path.glob("jgl_*.o"))
+    assert len(files) == 1, files
 
 
-def test_a_foreign_cache_entry_is_rebuilt(tmp_path):
+def test_a_foreign_cache_entry_is_rebuilt(tmp_path, kernel_compiler):
     """A kernel file holding another kernel (valid checksum, wrong key) is not trusted."""
     x = np.linspace(0, 1, 5)
-    pa = tracer.trace_value_and_grad(lambda x: T.sum(T.exp(x) * x), x)
-    pb = tracer.trace_value_and_grad(lambda x: T.sum(T.sin(x) * x), x)
+    k = 1.0 if kernel_compiler == "llvm" else 2.0      # (keys the other variant did not load)
+    pa = tracer.trace_value_and_grad(lambda x: T.sum(T.exp(x) * x * k), x)
+    pb = tracer.trace_value_and_grad(lambda x: T.sum(T.sin(x) * x * k), x)
     ca, cb = compile_program(pa, cache_dir=tmp_path), compile_program(pb, cache_dir=tmp_path)
     (la,), (lb,) = ca.kernels.values(), cb.kernels.values()
-    (tmp_path / f"jg_{lb.key}.py").write_text((tmp_path / f"jg_{la.key}.py").read_text())
+    name = "jgl_{}.o" if kernel_compiler == "llvm" else "jg_{}.py"
+    (tmp_path / name.format(lb.key)).write_bytes((tmp_path / name.format(la.key)).read_bytes())
     numba_cpu._MEM.pop(lb.key, None)
     with warnings.catch_warnings(record=True) as w:
         warnings.simplefilter("always")
@@ -195,6 +199,7 @@ def _many_kernels_program():
 
 
 def test_helper_processes_compile_part_of_a_programs_kernels(tmp_path, monkeypatch):
+    monkeypatch.setattr(numba_cpu.llvm_cpu, "COMPILER", "numba")    # helpers compile Numba's kernels
     from codegen import compile_pool
     monkeypatch.setenv("JITGRAD_COMPILE_WORKERS", "1")
     sent, real = [], compile_pool.submit
@@ -214,6 +219,7 @@ def test_helper_processes_compile_part_of_a_programs_kernels(tmp_path, monkeypat
 
 
 def test_a_dead_helper_leaves_its_kernels_to_the_caller(tmp_path, monkeypatch):
+    monkeypatch.setattr(numba_cpu.llvm_cpu, "COMPILER", "numba")    # helpers compile Numba's kernels
     from codegen import compile_pool
     monkeypatch.setenv("JITGRAD_COMPILE_WORKERS", "1")
     fakes = []
