@@ -358,9 +358,11 @@ def child_main(argv):
 
 
 def _numba_compile_counter():
-    """A function returning how many functions Numba has compiled since this call."""
+    """A function returning how many functions were compiled since this call: kernels LLVM
+    compiled directly (codegen.llvm_cpu), and whatever Numba compiled (kernels and helpers)."""
     from numba.core import event
-    n = [0]
+    from codegen.llvm_cpu import compiled_count
+    n = [-compiled_count()]
 
     class Count(event.Listener):
         def on_start(self, ev):
@@ -369,7 +371,7 @@ def _numba_compile_counter():
         def on_end(self, ev):
             pass
     event.register("numba:compile", Count())
-    return lambda: n[0]
+    return lambda: n[0] + compiled_count()
 
 
 def _proc_kb(field):

@@ -9,8 +9,6 @@ import os
 import sys
 import time
 
-import numba
-
 from .ir import Kernel, IRError, format_kernel, verify_kernel
 from .passes import PIPELINE, Options, run_pipeline, verify
 from .numba_cpu import JITGRAD_VERSION, Compiled, default_cache_dir
@@ -19,11 +17,9 @@ from .numba_cpu import JITGRAD_VERSION, Compiled, default_cache_dir
 def _choose_threading_layer():
     """TBB when present (safe under concurrent threads and fork), else OpenMP; never workqueue,
     which aborts when two Python threads launch parallel kernels at once."""
+    import numba
     if "NUMBA_THREADING_LAYER" not in os.environ and numba.config.THREADING_LAYER == "default":
         numba.config.THREADING_LAYER = "threadsafe"
-
-
-_choose_threading_layer()
 
 
 
@@ -101,7 +97,17 @@ def _start_numba():
         sys.meta_path.remove(_NoSciPy)
 
 
-_start_numba()
+_NUMBA_STARTED = []
+
+
+def start_numba():
+    """Import Numba with jitgrad's settings, once: only when a kernel is compiled by Numba (what
+    llvm_cpu does not cover), a helper is harvested, or the CUDA backend runs, so a process that
+    finds its kernels on disk never imports it."""
+    if not _NUMBA_STARTED:
+        _choose_threading_layer()
+        _start_numba()
+        _NUMBA_STARTED.append(True)
 
 
 def compile_program(program, *, backend="cpu", cache_dir=None, fuse=True, parallel=None, check=False,
@@ -115,6 +121,7 @@ def compile_program(program, *, backend="cpu", cache_dir=None, fuse=True, parall
     kernel for every size), False bakes them in, a patterns.Generalizer makes arguments of
     those that have differed between the programs it has seen."""
     if backend != "cpu":
+        start_numba()
         from .numba_cuda import compile_cuda, resolve_backend
         backend = resolve_backend(backend)
         if backend == "cuda":

@@ -36,20 +36,6 @@ def worker_count():
     return max(0, min((os.cpu_count() or 1) - 1, 4))
 
 
-def sig_spec(sig):
-    """A JSON-able form of a kernel signature (1-d C arrays and scalars)."""
-    from numba import types
-    return [["a", str(t.dtype)] if isinstance(t, types.Array) else ["s", str(t)] for t in sig]
-
-
-def sig_from_spec(spec):
-    import numpy as np
-    import numba
-    from numba import types
-    return tuple(types.Array(numba.from_dtype(np.dtype(d)), 1, "C") if k == "a" else numba.from_dtype(np.dtype(d))
-                 for k, d in spec)
-
-
 def _start():
     root = str(pathlib.Path(__file__).resolve().parent.parent)
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([root] + [p for p in [os.environ.get("PYTHONPATH")] if p]))
@@ -116,7 +102,7 @@ def submit(jobs):
             try:
                 for d, key, source, sig in share:
                     w.stdin.write(json.dumps({"dir": str(d), "key": key, "source": source,
-                                              "sig": sig_spec(sig)}) + "\n")
+                                              "sig": list(sig)}) + "\n")
                 w.stdin.flush()
             except OSError:         # a dead helper: its share stays with the caller
                 continue
@@ -148,7 +134,7 @@ def main():
         except ValueError:
             continue
         try:
-            _compile_disk(pathlib.Path(req["dir"]), req["key"], req["source"], sig_from_spec(req["sig"]))
+            _compile_disk(pathlib.Path(req["dir"]), req["key"], req["source"], tuple(map(tuple, req["sig"])))
             out = {"key": req["key"], "ok": True}
         except Exception as exc:   # reported, and the caller compiles it itself
             out = {"key": req.get("key"), "ok": False, "error": repr(exc)}

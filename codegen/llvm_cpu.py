@@ -188,6 +188,8 @@ def helper(name, argtypes, cache_dir):
 
 def _harvest(name, argtypes, sym):
     import llvmlite.binding as llvm
+    from . import start_numba
+    start_numba()
     from numba import njit
     from . import fastmath, scalar
     from .numba_cpu import FASTMATH
@@ -932,20 +934,13 @@ def _read_object(path, key):
 
 
 def argtypes_of(sig):
-    """Our argument types from a numba_cpu pattern signature."""
-    from numba import types
+    """Our argument types from a pattern signature (numba_cpu.pattern_signature)."""
     out = []
-    for t in sig:
-        if isinstance(t, types.Array):
-            et = _OF_DTYPE.get(np.dtype(str(t.dtype)))
-            if et is None or t.ndim != 1:
-                raise Unsupported(f"array of {t.dtype}")
-            out.append(("array", et))
-        else:
-            st = _OF_DTYPE.get(np.dtype(str(t)))
-            if st is None or st == B:
-                raise Unsupported(f"argument {t}")
-            out.append(st)
+    for kind, d in sig:
+        t = _OF_DTYPE.get(np.dtype(d))
+        if t is None or (kind == "s" and t == B):
+            raise Unsupported(f"argument of {d}")
+        out.append(("array", t) if kind == "a" else t)
     return out
 
 
@@ -979,13 +974,19 @@ def build(source, sig, key, cache_dir):
             fcntl.flock(lockf, fcntl.LOCK_UN)
 
 
+_COMPILED = [0]
+_COUNT_LOCK = threading.Lock()
+
+
+def compiled_count():
+    """How many kernels this process has compiled here (Numba's own count: its compile events)."""
+    return _COMPILED[0]
+
+
 def _compile_event(*args):
-    from numba.core import event
-    with event.trigger_event(COMPILE_EVENT, data={"key": args[2]}):
-        return _compile(*args)
-
-
-COMPILE_EVENT = "jitgrad:compile"    # a numba.core.event kind: one per kernel LLVM compiles here
+    with _COUNT_LOCK:
+        _COMPILED[0] += 1
+    return _compile(*args)
 
 
 def _compile(source, sig, key, d, eng, path, kname, wname, modname):

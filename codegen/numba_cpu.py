@@ -25,9 +25,7 @@ import time
 import warnings
 from dataclasses import dataclass
 
-import numba
 import numpy as np
-from numba import types
 
 from .ir import (ALU, BOOL, INT, Acc, Const, Def, Idx, Kernel, Let, LetRef, Load, Loop, MatMul, Reduce,
                  Store, Sym, View, format_kernel, stmt_exprs, walk_expr, walk_stmts)
@@ -384,11 +382,20 @@ def render_pattern(pat, cache: bool) -> str:
 
 
 def pattern_signature(pat):
+    """The kernel's argument types: ("a", dtype) for a 1-d C array, ("s", dtype) for a scalar."""
     plan = threaded(pat)
-    extra = [] if plan is None else [types.int64] * 3 + [types.Array(numba.from_dtype(a.dtype), 1, "C")
-                                                         for a in plan.shared]
-    return tuple([types.Array(numba.from_dtype(b.dtype), 1, "C") for b in pat.buffers]
-                 + [numba.from_dtype(x.dtype) for x in pat.syms] + extra)
+    extra = [] if plan is None else [("s", "int64")] * 3 + [("a", a.dtype.name) for a in plan.shared]
+    return tuple([("a", b.dtype.name) for b in pat.buffers] + [("s", x.dtype.name) for x in pat.syms] + extra)
+
+
+def numba_signature(sig):
+    """Numba's types for a pattern signature (imports Numba)."""
+    from . import start_numba
+    start_numba()
+    import numba
+    from numba import types
+    return tuple(types.Array(numba.from_dtype(np.dtype(d)), 1, "C") if k == "a" else numba.from_dtype(np.dtype(d))
+                 for k, d in sig)
 
 
 # ----------------------------------------------------------------------------- the driver
@@ -503,12 +510,27 @@ def _dep_fingerprint():
 _DEPS = None
 
 
+_NUMBA_VERSION = []
+
+
+def _numba_version():
+    """Without importing Numba (0.25 s): the cache key of every kernel includes it."""
+    if not _NUMBA_VERSION:
+        from importlib import metadata
+        try:
+            _NUMBA_VERSION.append(metadata.version("numba"))
+        except metadata.PackageNotFoundError:   # pragma: no cover - a source checkout of Numba
+            import numba
+            _NUMBA_VERSION.append(numba.__version__)
+    return _NUMBA_VERSION[0]
+
+
 def kernel_key(ir_text: str, source: str) -> str:
     global _DEPS
     if _DEPS is None:
         _DEPS = _dep_fingerprint()
     h = hashlib.sha256()
-    for part in (ir_text, source, JITGRAD_VERSION, numba.__version__, np.__version__, _DEPS, sys.version):
+    for part in (ir_text, source, JITGRAD_VERSION, _numba_version(), np.__version__, _DEPS, sys.version):
         h.update(part.encode())
         h.update(b"\0")
     return h.hexdigest()[:32]
@@ -580,6 +602,7 @@ def _purge_numba_cache(d: pathlib.Path, stem: str):
 
 
 def _compile_memory(source, sig):
+    sig = numba_signature(sig)
     ns = {}
     exec(compile(source, "<jitgrad kernel>", "exec"), ns)
     disp = ns["kernel"]
@@ -593,6 +616,7 @@ def _compile_disk(d: pathlib.Path, key, body, sig):
     stem = f"jg_{key}"
     path = d / f"{stem}.py"
     text = _header(key, body) + body
+    sig = numba_signature(sig)
     with open(d / f"{stem}.lock", "a+") as lockf:
         fcntl.flock(lockf, fcntl.LOCK_EX)
         try:
@@ -737,7 +761,7 @@ def build_kernel(pat, sig, body, key, cache_dir) -> LoadedKernel:
                               f"compiling in memory only", RuntimeWarning)
         if disp is None:
             disp = _compile_memory(render_pattern(pat, cache=False), sig)
-        entry = disp.overloads[sig].entry_point
+        entry = disp.overloads[numba_signature(sig)].entry_point
         _MEM[key] = (disp, entry)
         return LoadedKernel(key, body, disp, entry, "disk" if from_disk else "compiled")
 

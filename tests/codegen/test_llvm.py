@@ -2,15 +2,13 @@
 cover every op the CPU renderer emits, and leave what they cannot compile to Numba."""
 import numpy as np
 import pytest
-from numba import types
-
 import tracer
 from tracer import ops as T
 
 from codegen import compile_program, llvm_cpu, numba_cpu
 
 HEAD = "\n".join(numba_cpu.HEAD)
-F32, F64, I64 = types.float32[::1], types.float64[::1], types.int64[::1]
+F32, F64, I64, N = ("a", "float32"), ("a", "float64"), ("a", "int64"), ("s", "int64")
 
 
 def both(body, sig, *arrays):
@@ -69,7 +67,7 @@ def test_a_guarded_load_is_not_evaluated():
     """`x if mask else 0`: the load of an index out of range must not happen (padding masks)."""
     body = ("def kernel(b0, b1, n0):\n    acc0 = 0.0\n    for i in range(n0):\n"
             "        acc0 += b0[np.uintp(i * 1000000000)] if i == 0 else 1.0\n    b1[0] = acc0\n")
-    got, want = both(body, (F64, F64, types.int64), np.ones(1), np.zeros(1), 5)
+    got, want = both(body, (F64, F64, N), np.ones(1), np.zeros(1), 5)
     assert got[1][0] == want[1][0] == 5.0
 
 
@@ -79,7 +77,7 @@ def test_blocked_float64_accumulation_of_float32_terms():
           "    for i0b in range(0, n0, 1024):\n        i0m = min(1024, n0 - i0b)\n" \
           "        for i0j in range(i0m):\n            t_acc0[i0j] = b0[np.uintp(i0b + i0j)] * np.float32(2.0)\n" \
           "        for i0j in range(i0m):\n            acc0 += np.float64(t_acc0[i0j])\n    b1[0] = np.float32(acc0)\n"
-    got, want = both(pat, (F32, F32, types.int64), x, np.zeros(1, np.float32), 5000)
+    got, want = both(pat, (F32, F32, N), x, np.zeros(1, np.float32), 5000)
     same(got, want)
 
 
