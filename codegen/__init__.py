@@ -128,8 +128,10 @@ def compile_program(program, *, backend="cpu", cache_dir=None, fuse=True, parall
             return compile_cuda(program, cache_dir=cache_dir, fuse=fuse, check=check)
         if backend != "cpu":
             raise ValueError(f"unknown backend {backend!r} (expected 'cpu', 'cuda' or 'auto')")
-    from .numba_cpu import compile_kernel
+    from .numba_cpu import PARALLEL_MODE, compile_kernel
     t0 = time.perf_counter()
+    if parallel is None and dynamic is not False and PARALLEL_MODE == "threads":
+        parallel = True     # every size the same kernels: the driver runs small ones on one thread
     k = run_pipeline(program, Options(fuse=fuse, parallel=parallel), check=check)
     return compile_kernel(program, k, cache_dir, t0, passes_seconds=time.perf_counter() - t0, dynamic=dynamic)
 

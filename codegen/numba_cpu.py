@@ -30,6 +30,7 @@ import numpy as np
 from .ir import (ALU, BOOL, INT, Acc, Const, Def, Idx, Kernel, Let, LetRef, Load, Loop, MatMul, Reduce,
                  Store, Sym, View, format_kernel, stmt_exprs, walk_expr, walk_stmts)
 from .lower import cstrides
+from .passes import PARALLEL_MIN_WORK, _work
 from . import llvm_cpu
 from .patterns import abstract_all, split_nests
 
@@ -455,7 +456,11 @@ def render_driver(k: Kernel, steps) -> str:
                 lines.append(f"    {kname}({', '.join(args)})")
                 continue
             qs = [q for q, _, _ in step_parts]
-            lines.append(f"    prun({kname}, ({', '.join(args)},), {thread_units(pat, plan)}, ({''.join(q + ', ' for q in qs)}))")
+            units = thread_units(pat, plan)
+            if pat.work < PARALLEL_MIN_WORK:    # (dynamic kernels are parallel-capable at every size)
+                lines.append(f"    {kname}({', '.join(args + ['0', str(units), '0'] + qs)})")
+            else:
+                lines.append(f"    prun({kname}, ({', '.join(args)},), {units}, ({''.join(q + ', ' for q in qs)}))")
             if plan.phase1:
                 lines.append(f"    {kname}({', '.join(args + ['0', '0', '1'] + qs)})")
     if own:
@@ -484,6 +489,7 @@ def plan_steps(k: Kernel, dynamic):
             steps.append(nest[0])
             continue
         pat = next(pats)
+        pat.work = sum(_work(x) for x in nest)    # at this size: threads pay from PARALLEL_MIN_WORK
         pat.sig = pattern_signature(pat)
         pat.source = render_pattern(pat, True)
         src = (pat.source, str(pat.sig))   # one source can serve two dtypes

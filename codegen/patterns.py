@@ -170,8 +170,9 @@ def abstract(nest, dynamic, storage=None, fixed=frozenset()) -> Pattern:
 
 
 def _shape_of(pat):
-    """What identifies a nest across sizes and places: its fully symbolic body and dtypes."""
-    return ("\n".join(format_body(pat.body, 0)), tuple(b.dtype.str for b in pat.buffers), pat.parallel)
+    """What identifies a nest across sizes and places: its fully symbolic body and dtypes (not
+    whether a loop runs on threads: a static kernel decided that by its size)."""
+    return ("\n".join(format_body(pat.body, 0)).replace(" parallel:", ":"), tuple(b.dtype.str for b in pat.buffers))
 
 
 class Generalizer:

@@ -155,3 +155,28 @@ def test_a_size_that_changes_later_is_one_more_compile_then_an_argument():
             np.testing.assert_allclose(a, e, rtol=1e-12, atol=1e-14)
         counts.append(compiles)
     assert counts[2] > 0 and counts[3:] == [0, 0], counts   # the width: literal until it changed
+
+
+def test_a_size_too_small_for_threads_compiles_nothing_either():
+    """Dynamic kernels are all parallel-capable; the driver runs small ones on one thread, so a
+    batch below the threading threshold is not a new kernel."""
+    k = float(np.random.default_rng().uniform(1, 2))
+
+    def g(x, w):
+        return jg.sum(jg.tanh(x * w * k) ** 2)
+    f, eager = jg.jit_grad(g, argnums=(0, 1)), jg.value_and_grad(g, argnums=(0, 1))
+    r = np.random.default_rng(5)
+    w = r.standard_normal(1024)
+    counts = []
+    for n in (256, 200, 16):
+        x = r.standard_normal((n, 1024))
+        got, compiles = numba_compiles(lambda: f(x, w))
+        want = eager(x, w)
+        np.testing.assert_allclose(got[0], want[0], rtol=1e-12)
+        for a, e in zip(got[1], want[1]):
+            np.testing.assert_allclose(a, e, rtol=1e-10, atol=1e-13)
+        counts.append(compiles)
+    assert counts[2] == 0, counts
+    big = f.entry_for(r.standard_normal((200, 1024)), w).compiled.driver_source
+    small = f.entry_for(x, w).compiled.driver_source
+    assert "prun(" in big and "prun(" not in small
