@@ -145,14 +145,20 @@ def _our_type(nt):
     raise Unsupported(f"helper returns {nt}")
 
 
+_FINGERPRINT = []
+
+
 def _helper_fingerprint():
-    import llvmlite
-    import numba
-    here = pathlib.Path(__file__).resolve().parent
-    h = hashlib.sha256(f"{FORMAT} {numba.__version__} {llvmlite.__version__}".encode())
-    for f in ("fastmath.py", "scalar.py"):
-        h.update((here / f).read_bytes())
-    return h.hexdigest()[:16]
+    """What harvested helpers depend on: their sources and the Numba and llvmlite versions."""
+    if not _FINGERPRINT:
+        import llvmlite
+        from .numba_cpu import _numba_version
+        here = pathlib.Path(__file__).resolve().parent
+        h = hashlib.sha256(f"{FORMAT} {_numba_version()} {llvmlite.__version__}".encode())
+        for f in ("fastmath.py", "scalar.py"):
+            h.update((here / f).read_bytes())
+        _FINGERPRINT.append(h.hexdigest()[:16])
+    return _FINGERPRINT[0]
 
 
 def helper(name, argtypes, cache_dir):
@@ -217,12 +223,16 @@ def _harvest(name, argtypes, sym):
             continue
         if fn.name == core:
             fn.name = sym
-            fn.linkage = "linkonce_odr"
         else:
             fn.linkage = "internal"
     for g in mod.global_variables:
         if not g.is_declaration:
             g.linkage = "internal"
+    dce = llvm.create_new_module_pass_manager()    # Numba's wrappers and their constants go
+    dce.add_global_dead_code_eliminate_pass()
+    dce.add_strip_dead_prototype_pass()
+    dce.run(mod, llvm.create_pass_builder(engine().tm, llvm.create_pipeline_tuning_options()))
+    mod.get_function(sym).linkage = "linkonce_odr"   # one inlinable copy per kernel module
     raises = any(ln.strip().startswith("ret i32") and ln.strip() != "ret i32 0"
                  for ln in str(mod.get_function(sym)).splitlines())
     return sym, (ret, raises), str(mod)
@@ -237,12 +247,10 @@ def _inline(name):
     """(parameters, return expression) of a one-line helper of codegen.scalar: its source is the
     definition, compiled in place like the kernel's own expressions."""
     hit = _INLINED.get(name)
-    if hit is None:
-        import inspect
-        import textwrap
-        from . import scalar
-        fdef = ast.parse(textwrap.dedent(inspect.getsource(getattr(scalar, name).py_func))).body[0]
-        if len(fdef.body) != 1 or not isinstance(fdef.body[0], ast.Return):
+    if hit is None:     # read from the file: importing codegen.scalar would import Numba
+        tree = ast.parse((pathlib.Path(__file__).resolve().parent / "scalar.py").read_text())
+        fdef = next((n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == name), None)
+        if fdef is None or len(fdef.body) != 1 or not isinstance(fdef.body[0], ast.Return):
             raise Unsupported(f"helper {name} is not one return statement")
         hit = _INLINED[name] = ([a.arg for a in fdef.args.args], fdef.body[0].value)
     return hit
@@ -1003,10 +1011,17 @@ def _compile(source, sig, key, d, eng, path, kname, wname, modname):
     return fn, "compiled"
 
 
+_PARSED = {}     # helper IR text -> its parsed module (linked into kernels as copies)
+
+
 def _link_helpers(text, helpers):
     """The kernel module with its helpers' modules linked in, as IR text."""
     import llvmlite.binding as llvm
     mod = llvm.parse_assembly(text)
-    for h in helpers.values():
-        mod.link_in(llvm.parse_assembly(h))
+    with _HELPER_LOCK:
+        for h in helpers.values():
+            parsed = _PARSED.get(h)
+            if parsed is None:
+                parsed = _PARSED[h] = llvm.parse_assembly(h)
+            mod.link_in(parsed, preserve=True)
     return str(mod)
