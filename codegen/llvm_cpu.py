@@ -127,7 +127,8 @@ def convert(f, v, src, dst):
 
 # ----------------------------------------------------------------------------- helpers (harvested)
 _HELPER_LOCK = threading.Lock()
-_HELPERS = {}        # (name, argtypes) -> (function name, return type, IR text)
+_HELPERS = {}        # (name, argtypes) -> (function name, (return type, can fail), IR text)
+_PARSED = {}         # helper IR text -> its parsed module (linked into kernels as copies)
 
 
 def _numba_type(t):
@@ -152,19 +153,24 @@ def _helper_fingerprint():
     """What harvested helpers depend on: their sources and the Numba and llvmlite versions."""
     if not _FINGERPRINT:
         import llvmlite
+        import llvmlite.binding as llvm
         from .numba_cpu import _numba_version
         here = pathlib.Path(__file__).resolve().parent
-        h = hashlib.sha256(f"{FORMAT} {_numba_version()} {llvmlite.__version__}".encode())
+        h = hashlib.sha256(f"{FORMAT} {_numba_version()} {llvmlite.__version__} {llvm.get_process_triple()}".encode())
         for f in ("fastmath.py", "scalar.py"):
             h.update((here / f).read_bytes())
         _FINGERPRINT.append(h.hexdigest()[:16])
     return _FINGERPRINT[0]
 
 
+PACKAGED = pathlib.Path(__file__).resolve().parent / "helpers"   # made by package_helpers()
+
+
 def helper(name, argtypes, cache_dir):
-    """(symbol, return type, IR module text) of a scalar helper for these argument types:
-    compiled by Numba once per machine (the kernels' flags), its core function renamed and
-    everything else made internal, so linking it in adds one inlinable function."""
+    """(symbol, (return type, can fail), IR module text) of a scalar helper for these argument
+    types: from the package (`helpers/`, made for one Numba and llvmlite version), the cache
+    directory, or compiled by Numba with the kernels' flags (its core function renamed, the
+    rest dropped), so linking it in adds one inlinable function."""
     key = (name, tuple(argtypes))
     hit = _HELPERS.get(key)
     if hit is not None:
@@ -174,22 +180,56 @@ def helper(name, argtypes, cache_dir):
         if hit is not None:
             return hit
         sym = f"jgh_{name}_{'_'.join(argtypes)}".replace("double", "f64").replace("float", "f32")
-        path = None
-        if cache_dir is not None:
-            path = pathlib.Path(cache_dir) / f"{sym}_{_helper_fingerprint()}.ll"
-            try:
-                text = path.read_text()
-                head, body = text.split("\n", 1)
-                _, _, ret, raises = head.split()
-                hit = _HELPERS[key] = (sym, (ret, raises == "raises"), body)
+        fname = f"{sym}_{_helper_fingerprint()}.ll"
+        path = pathlib.Path(cache_dir) / fname if cache_dir is not None else None
+        for where in (PACKAGED / fname, path):
+            hit = _read_helper(where, sym) if where is not None else None
+            if hit is not None:
+                _HELPERS[key] = hit
                 return hit
-            except (OSError, ValueError):
-                pass
         hit = _HELPERS[key] = _harvest(name, argtypes, sym)
         if path is not None:
-            head = f"; returns {hit[1][0]} {'raises' if hit[1][1] else 'total'}"
-            _write_atomic(path, f"{head}\n{hit[2]}".encode())
+            _write_atomic(path, _helper_text(hit))
         return hit
+
+
+def _helper_text(hit):
+    return f"; returns {hit[1][0]} {'raises' if hit[1][1] else 'total'}\n{hit[2]}".encode()
+
+
+def _read_helper(path, sym):
+    """A stored helper, or None (missing or unreadable: it is compiled again)."""
+    import llvmlite.binding as llvm
+    try:
+        head, body = path.read_text().split("\n", 1)
+        _, _, ret, raises = head.split()
+        _PARSED[body] = llvm.parse_assembly(body)
+        if _PARSED[body].get_function(sym) is None:
+            raise ValueError(sym)
+    except (OSError, ValueError, RuntimeError):
+        return None
+    return sym, (ret, raises == "raises"), body
+
+
+HELPER_SET = [(n, [t]) for n in "exp log log1p expm1 tanh sigmoid softplus sin cos sqrt".split() for t in FLOATS] \
+    + [("pow", [t, t]) for t in FLOATS] + [("erf", [F64]), ("erf32", [F32]), ("hash_uniform", [I64, I64])]
+
+
+def package_helpers():
+    """Write every helper of HELPER_SET for this Numba, llvmlite and target into `helpers/`:
+    `python -c "from codegen.llvm_cpu import package_helpers; package_helpers()"` after a change
+    to fastmath.py or scalar.py (tests/codegen/test_llvm.py says when they are stale)."""
+    import llvmlite
+    import llvmlite.binding as llvm
+    from .numba_cpu import _numba_version
+    PACKAGED.mkdir(exist_ok=True)
+    for old in PACKAGED.glob("jgh_*.ll"):
+        old.unlink()
+    for name, ts in HELPER_SET:
+        sym = f"jgh_{name}_{'_'.join(ts)}".replace("double", "f64").replace("float", "f32")
+        (PACKAGED / f"{sym}_{_helper_fingerprint()}.ll").write_bytes(_helper_text(_harvest(name, ts, sym)))
+    (PACKAGED / "VERSIONS").write_text(f"numba {_numba_version()} llvmlite {llvmlite.__version__} "
+                                       f"{llvm.get_process_triple()}\n")
 
 
 def _harvest(name, argtypes, sym):
@@ -1011,9 +1051,6 @@ def _compile(source, sig, key, d, eng, path, kname, wname, modname):
     return fn, "compiled"
 
 
-_PARSED = {}     # helper IR text -> its parsed module (linked into kernels as copies)
-
-
 def _link_helpers(text, helpers):
     """The kernel module with its helpers' modules linked in, as IR text."""
     import llvmlite.binding as llvm
@@ -1025,3 +1062,4 @@ def _link_helpers(text, helpers):
                 parsed = _PARSED[h] = llvm.parse_assembly(h)
             mod.link_in(parsed, preserve=True)
     return str(mod)
+

@@ -124,3 +124,51 @@ def test_every_kernel_of_a_program_with_every_scalar_op_is_compiled_by_llvm(dtyp
     tol = dict(rtol=2e-4, atol=2e-5) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-12)
     for g, w in zip(c(*full), tracer.evaluate(p, *full)):
         np.testing.assert_allclose(g, w, **tol)
+
+
+def test_the_packaged_helpers_are_current():
+    """codegen/helpers holds the math helpers' IR for one Numba/llvmlite/target; when this is that
+    environment, every helper is there, for the current fastmath.py and scalar.py, and equal to
+    what Numba compiles now (else: run llvm_cpu.package_helpers())."""
+    import llvmlite
+    import llvmlite.binding as llvm
+    made_for = (llvm_cpu.PACKAGED / "VERSIONS").read_text().split()
+    here = ["numba", numba_cpu._numba_version(), "llvmlite", llvmlite.__version__, llvm.get_process_triple()]
+    if made_for != here:
+        pytest.skip(f"packaged for {' '.join(made_for)}, running {' '.join(here)}")
+    fp = llvm_cpu._helper_fingerprint()
+    for name, ts in llvm_cpu.HELPER_SET:
+        sym = f"jgh_{name}_{'_'.join(ts)}".replace("double", "f64").replace("float", "f32")
+        assert (llvm_cpu.PACKAGED / f"{sym}_{fp}.ll").exists(), f"stale: {sym} (run llvm_cpu.package_helpers())"
+    import re
+
+    def code(text):     # (value and block names carry Numba's per-process counters)
+        text = re.sub(r"(?m)^([\w.$]+):.*$", "L:", re.sub(r"%[\w.$]+", "%v", text))
+        return re.sub(r"(?m)^;.*$", "", text)
+    fresh = llvm_cpu._helper_text(llvm_cpu._harvest("exp", ["float"], "jgh_exp_f32")).decode()
+    assert code((llvm_cpu.PACKAGED / f"jgh_exp_f32_{fp}.ll").read_text()) == code(fresh)
+
+
+FRESH = """
+import sys, numpy as np, jitgrad as jg
+f = jg.jit_grad(lambda w, x: jg.sum(jg.tanh(x @ w) * jg.exp(-x @ w) + jg.nn.functional.gelu(x @ w)))
+v, g = f(np.ones((3, 2), np.float32), np.linspace(-1, 1, 12, dtype=np.float32).reshape(4, 3))
+c = f.entry_for(np.ones((3, 2), np.float32), np.zeros((4, 3), np.float32)).compiled
+print(all(lk.origin == "compiled" and lk.dispatcher is None for lk in c.kernels.values()), "numba" in sys.modules)
+"""
+
+
+def test_a_fresh_cache_compiles_without_numba(tmp_path):
+    """With the packaged helpers, a new process and an empty cache compile every kernel by LLVM
+    and never import Numba."""
+    import os
+    import subprocess
+    import sys
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    env = dict(os.environ, PYTHONPATH=root, JITGRAD_CACHE_DIR=str(tmp_path))
+    out = subprocess.run([sys.executable, "-c", FRESH], env=env, capture_output=True, text=True, cwd=root)
+    assert out.returncode == 0, out.stderr
+    llvm_only, numba_imported = out.stdout.split()[-2:]
+    assert llvm_only == "True"
+    if (llvm_cpu.PACKAGED / f"jgh_tanh_f32_{llvm_cpu._helper_fingerprint()}.ll").exists():
+        assert numba_imported == "False"

@@ -1,0 +1,121 @@
+; returns float total
+; ModuleID = '<string>'
+source_filename = "<string>"
+target datalayout = "e-m:e-p270:32:32-p271:32:32-p272:64:64-i64:64-i128:128-f80:128-n8:16:32:64-S128"
+target triple = "x86_64-unknown-linux-gnu"
+
+; Function Attrs: mustprogress nofree norecurse nosync nounwind willreturn memory(argmem: write)
+define linkonce_odr noundef range(i32 -1, -2) i32 @jgh_erf32_f32(ptr noalias writeonly captures(none) initializes((0, 4)) %retptr, ptr noalias readnone captures(none) %excinfo, float %arg.a0) local_unnamed_addr #0 {
+B0:
+  %.10 = fpext float %arg.a0 to double
+  %.11 = tail call reassoc contract double @llvm.fabs.f64(double %.10)
+  %.12 = fmul reassoc contract double %.10, %.10
+  %.13 = fmul reassoc contract double %.11, 5.000000e-01
+  %.14 = fadd reassoc contract double %.13, 1.000000e+00
+  %.18 = fdiv reassoc contract double 1.000000e+00, %.14
+  %.20 = fmul reassoc contract double %.18, 0x3FC5DF28AF76A5A4
+  %.21 = fadd reassoc contract double %.20, 0xBFEA4F123185DEFD
+  %.22 = fmul reassoc contract double %.18, %.21
+  %.23 = fadd reassoc contract double %.22, 0x3FF7D0F60453A1BE
+  %.24 = fmul reassoc contract double %.18, %.23
+  %.25 = fadd reassoc contract double %.24, 0xBFF229CBA6063980
+  %.26 = fmul reassoc contract double %.18, %.25
+  %.27 = fadd reassoc contract double %.26, 0x3FD1D8F976231CE6
+  %.28 = fmul reassoc contract double %.18, %.27
+  %.29 = fadd reassoc contract double %.28, 0xBFC7D84982AAEAA5
+  %.30 = fmul reassoc contract double %.18, %.29
+  %.31 = fadd reassoc contract double %.30, 0x3FB8C6D917DEC3F0
+  %.32 = fmul reassoc contract double %.18, %.31
+  %.33 = fadd reassoc contract double %.32, 0x3FD7F11F677960EA
+  %.34 = fmul reassoc contract double %.18, %.33
+  %.35 = fadd reassoc contract double %.34, 0x3FF00018D48D3588
+  %.36 = fmul reassoc contract double %.18, %.35
+  %.37 = fadd reassoc contract double %.36, 0xBFF43F89C0889BC5
+  %.38 = fsub reassoc contract double %.37, %.12
+  %.10.i = fcmp ogt double %.38, 7.100000e+02
+  br i1 %.10.i, label %common.ret, label %B188.i
+
+B188.i:                                           ; preds = %B0
+  %.31.i = fcmp olt double %.38, -7.460000e+02
+  br i1 %.31.i, label %common.ret, label %B206.i
+
+B206.i:                                           ; preds = %B188.i
+  br label %common.ret
+
+common.ret:                                       ; preds = %B206.i, %B188.i, %B0
+  %_make_exp__locals__exp_impl_v7__vphi66_0.2.0.i = phi double [ -7.460000e+02, %B188.i ], [ %.38, %B206.i ], [ 7.100000e+02, %B0 ]
+  %const = bitcast i64 4607182418800017408 to i64
+  %.48.i = fmul double %_make_exp__locals__exp_impl_v7__vphi66_0.2.0.i, 0x3FF71547652B82FE
+  %.49.i = fadd double %.48.i, 0x4338000000000000
+  %.50.i = fadd double %.49.i, 0xC338000000000000
+  %.51.i = fmul double %.50.i, 0x3FE62E42FEE00000
+  %.52.i = fsub double %_make_exp__locals__exp_impl_v7__vphi66_0.2.0.i, %.51.i
+  %.53.i = fmul double %.50.i, 0x3DEA39EF35793C76
+  %.54.i = fsub double %.52.i, %.53.i
+  %.55.i = fmul double %.54.i, %.54.i
+  %.57.i = fmul double %.54.i, 0x3E5AF389ECFC4B9C
+  %.58.i = fadd double %.57.i, 0x3E928917C89A43A7
+  %.59.i = fmul double %.54.i, %.58.i
+  %.60.i = fadd double %.59.i, 0x3EC71DE0DB2F6B19
+  %.61.i = fmul double %.54.i, %.60.i
+  %.62.i = fadd double %.61.i, 0x3EFA019B9149A41C
+  %.63.i = fmul double %.54.i, %.62.i
+  %.64.i = fadd double %.63.i, 0x3F2A01A01A7C2EFE
+  %.65.i = fmul double %.54.i, %.64.i
+  %.66.i = fadd double %.65.i, 0x3F56C16C17889EF1
+  %.67.i = fmul double %.54.i, %.66.i
+  %.68.i = fadd double %.67.i, 0x3F811111111109B5
+  %.69.i = fmul double %.54.i, %.68.i
+  %.70.i = fadd double %.69.i, 0x3FA5555555553D68
+  %.71.i = fmul double %.54.i, %.70.i
+  %.72.i = fadd double %.71.i, 0x3FC5555555555556
+  %.73.i = fmul double %.54.i, %.72.i
+  %.74.i = fadd double %.73.i, 0x3FE0000000000001
+  %.75.i = fmul double %.55.i, %.74.i
+  %.76.i = fadd double %.54.i, %.75.i
+  %.77.i = fadd double %.76.i, 1.000000e+00
+  %.78.i = bitcast double %.49.i to i64
+  %.79.i = add i64 %.78.i, -4843621399236968448
+  %.80.i = ashr i64 %.79.i, 1
+  %.81.i = sub i64 %.78.i, %.80.i
+  %.82.i = shl i64 %.80.i, 52
+  %.83.i = add i64 %.82.i, %const
+  %.84.i = bitcast i64 %.83.i to double
+  %.85.i = fmul double %.77.i, %.84.i
+  %.86.i = shl i64 %.81.i, 52
+  %.87.i = add i64 %.86.i, %const
+  %.88.i = bitcast i64 %.87.i to double
+  %.89.i = fmul double %.85.i, %.88.i
+  %.65 = fmul reassoc contract double %.18, %.89.i
+  %.66 = fsub reassoc contract double 1.000000e+00, %.65
+  %.70 = fmul reassoc contract double %.12, 0x3EEF4D25C3E0C2EB
+  %0 = fsub reassoc contract double 0x3F1F9A326F9B89B7, %.70
+  %.72 = fmul reassoc contract double %.12, %0
+  %.73 = fadd reassoc contract double %.72, 0xBF4C02DB40040B85
+  %.74 = fmul reassoc contract double %.12, %.73
+  %.75 = fadd reassoc contract double %.74, 0x3F7565BCD0E6A53F
+  %.76 = fmul reassoc contract double %.12, %.75
+  %.77 = fadd reassoc contract double %.76, 0xBF9B82CE31288B51
+  %.78 = fmul reassoc contract double %.12, %.77
+  %.79 = fadd reassoc contract double %.78, 0x3FBCE2F21A042BE2
+  %.80 = fmul reassoc contract double %.12, %.79
+  %.81 = fadd reassoc contract double %.80, 0xBFD812746B0379E7
+  %.82 = fmul reassoc contract double %.12, %.81
+  %.83 = fadd reassoc contract double %.82, 0x3FF20DD750429B6D
+  %.84 = fmul reassoc contract double %.11, %.83
+  %.88 = fcmp reassoc contract olt double %.11, 5.000000e-01
+  %erf32_v103__vphi416_4.2.0 = select i1 %.88, double %.84, double %.66
+  %.116 = tail call reassoc contract double @llvm.copysign.f64(double %erf32_v103__vphi416_4.2.0, double %.10)
+  %.123 = fptrunc double %.116 to float
+  store float %.123, ptr %retptr, align 4
+  ret i32 0
+}
+
+; Function Attrs: nocallback nocreateundeforpoison nofree nosync nounwind speculatable willreturn memory(none)
+declare double @llvm.fabs.f64(double) #1
+
+; Function Attrs: nocallback nocreateundeforpoison nofree nosync nounwind speculatable willreturn memory(none)
+declare double @llvm.copysign.f64(double, double) #1
+
+attributes #0 = { mustprogress nofree norecurse nosync nounwind willreturn memory(argmem: write) }
+attributes #1 = { nocallback nocreateundeforpoison nofree nosync nounwind speculatable willreturn memory(none) }
