@@ -410,10 +410,20 @@ def compile_workload(w, systems, opts, progress):
                      "disk_hit_s": b["first_call_s"], "build_s": a["build_s"],
                      "first_call_phases": a.get("phases"), "disk_hit_phases": b.get("phases")}
                 m.update({k: v for k, v in a.items() if k.startswith("size")})
+                if s.name == "jitgrad" and wid == "W2":
+                    m["numba_import_s"] = _numba_import_s()
                 rows.append(_row(tag, s.name, "ok", metrics=m))
             except Exception as e:
                 rows.append(_row(tag, s.name, "error", _err(e)))
     return rows
+
+
+def _numba_import_s():
+    """What `import numba` costs in a fresh process that has NumPy already (the warm-start
+    target's yardstick: jitgrad itself no longer imports Numba on a cache hit)."""
+    code = "import numpy, time; t = time.perf_counter(); import numba; print(time.perf_counter() - t)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    return float(out.stdout.split()[-1])
 
 
 QUICK_SKIP_COMPILE = ("pytensor", "torch.compile")   # a fresh-cache compile takes 10-60 s each
@@ -661,22 +671,23 @@ def compile_targets(doc):
                     "measured": f"{q:.2f}x ({r32['first_call_s']:.2f} s vs {r4['first_call_s']:.2f} s)",
                     "met": q <= 1.3})
     ph = jg.get("disk_hit_phases") if jg else None
-    if ph:
-        own = jg["disk_hit_s"] - ph.get("import", 0)
-        out.append({"name": "W2 warm new process: import numba + jitgrad", "target": "import numba + <= 50 ms",
-                    "measured": f"{ph.get('import', 0):.3f} s + {own * 1e3:.0f} ms (of which kernel loads "
-                                f"{ph.get('numba', 0) * 1e3:.0f} ms)", "met": own <= 0.05})
+    if ph and "numba_import_s" in jg:
+        t, base = jg["disk_hit_s"], jg["numba_import_s"]
+        out.append({"name": "W2 warm new process (first call, cache on disk)", "target": "<= import numba + 50 ms",
+                    "measured": f"{t * 1e3:.0f} ms, import numba alone {base * 1e3:.0f} ms (kernel loads "
+                                f"{ph.get('numba', 0) * 1e3:.0f} ms, codegen import {ph.get('import', 0) * 1e3:.0f} ms)",
+                    "met": t <= base + 0.05})
     return out
 
 
 # ----------------------------------------------------------------------------- output
 def _phase_note(r):
-    """Where a jitgrad first call spends its time: its own work vs Numba's."""
+    """Where a jitgrad first call spends its time: tracing and IR passes vs kernels."""
     def fmt(ph):
         own = ph.get("trace", 0) + ph.get("passes", 0)
-        numba = ph.get("import", 0) + ph.get("numba", 0)
-        return (f"jitgrad's own work {_fmt_t(own)} (tracing {_fmt_t(ph.get('trace'))}, IR passes "
-                f"{_fmt_t(ph.get('passes'))}), Numba {_fmt_t(numba)} (import {_fmt_t(ph.get('import'))}, "
+        kernels = ph.get("import", 0) + ph.get("numba", 0)
+        return (f"tracing and IR passes {_fmt_t(own)} (tracing {_fmt_t(ph.get('trace'))}, IR passes "
+                f"{_fmt_t(ph.get('passes'))}), kernels {_fmt_t(kernels)} (codegen import {_fmt_t(ph.get('import'))}, "
                 f"compile or load {_fmt_t(ph.get('numba'))})")
     m = r["metrics"]
     parts = [f"{r['system']} first call: " + fmt(m["first_call_phases"])]

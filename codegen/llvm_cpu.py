@@ -992,10 +992,21 @@ def argtypes_of(sig):
     return out
 
 
+_LLVM_OK = []
+
+
+def _llvm_ok():
+    """The IR here uses opaque pointers and the new pass manager (llvmlite >= 0.45, LLVM >= 17)."""
+    if not _LLVM_OK:
+        import llvmlite.binding as llvm
+        _LLVM_OK.append(hasattr(llvm, "create_pass_builder") and llvm.llvm_version_info >= (17,))
+    return _LLVM_OK[0]
+
+
 def build(source, sig, key, cache_dir):
     """(callable, "compiled" | "disk") for one rendered kernel; raises Unsupported."""
-    if COMPILER != "llvm":
-        raise Unsupported("JITGRAD_KERNEL_COMPILER is not llvm")
+    if COMPILER != "llvm" or not _llvm_ok():
+        raise Unsupported("JITGRAD_KERNEL_COMPILER is not llvm, or llvmlite is older than 0.45")
     d = pathlib.Path(cache_dir) if cache_dir is not None else None
     path = d / f"jgl_{key}.o" if d is not None else None
     eng = engine()
