@@ -10,9 +10,11 @@ emitted as LLVM IR and optimised once at O3: about 20 ms per kernel. The source 
 description of a kernel, and anything outside the subset raises `Unsupported`: that kernel is
 compiled by Numba as before.
 
-- Helpers (exp, tanh, maximum, wrap_index, ...) are compiled once per machine by Numba, with the
-  kernels' flags; their LLVM IR is kept in the cache directory and linked into each kernel,
-  where LLVM inlines it (as Numba's own linking does).
+- The math helpers (codegen.fastmath: exp, tanh, ...) are compiled by Numba with the kernels'
+  flags, once: their IR ships in `helpers/` (for one Numba/llvmlite/target) or is kept in the
+  cache directory, and is linked into each kernel, where LLVM inlines it (as Numba's own linking
+  does). codegen.scalar's one-line helpers (maximum, relu, ...) are compiled from their source
+  in place; wrap_index (a bounds check that can fail) is emitted directly.
 - Each kernel comes with a METH_FASTCALL CPython wrapper written in IR (arrays: their data
   pointer; sizes: PyLong/PyFloat), which releases the GIL around the loop nest as nogil does,
   made callable with PyCFunction_NewEx. The driver always passes C-contiguous arrays of the
@@ -523,7 +525,7 @@ class _Kernel:
         f = self.f
         self.slots = {}
         for v, t in self.vars.items():
-            f.allocas.append(f"%v.{v} = alloca {_mem(t) if t != B else 'i1'}")
+            f.allocas.append(f"%v.{v} = alloca {t}")
             self.slots[v] = (f"%v.{v}", t)
         self.bases = {}
         for v, (t, n) in self.local_arrays.items():

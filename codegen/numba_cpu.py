@@ -503,9 +503,10 @@ def plan_steps(k: Kernel, dynamic):
 
 # ----------------------------------------------------------------------------- key and cache
 def _dep_fingerprint():
+    """What a compiled kernel depends on besides its source: the helpers and the compiler."""
     here = pathlib.Path(__file__).resolve().parent
     h = hashlib.sha256()
-    for f in ("fastmath.py", "scalar.py"):
+    for f in ("fastmath.py", "scalar.py", "llvm_cpu.py"):
         try:
             h.update((here / f).read_bytes())
         except OSError:
