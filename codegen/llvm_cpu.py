@@ -905,15 +905,16 @@ class _Engine:
     def _getbuffer(self, module):
         return self.objects.get(module.name)
 
-    def optimize(self, mod):
+    def optimize(self, mod, unroll):
         llvm = self.llvm
         pto = llvm.create_pipeline_tuning_options(speed_level=3)
         pto.loop_vectorization = True
         pto.slp_vectorization = True
+        pto.loop_unrolling = unroll
         pb = llvm.create_pass_builder(self.tm, pto)
         pb.getModulePassManager().run(mod, pb)
 
-    def load(self, modname, ir_text, obj, wrapper):
+    def load(self, modname, ir_text, obj, wrapper, unroll=True):
         """(callable, object code): from `obj` when given, else compiled from `ir_text`."""
         llvm = self.llvm
         with self.lock:
@@ -925,7 +926,7 @@ class _Engine:
                 mod = llvm.parse_assembly(ir_text)
                 mod.name = modname
                 mod.verify()
-                self.optimize(mod)
+                self.optimize(mod, unroll)
             self.ee.add_module(mod)
             self.ee.finalize_object()
             addr = self.ee.get_function_address(wrapper)
@@ -1058,10 +1059,22 @@ def _compile(source, sig, key, d, eng, path, kname, wname, modname):
     mod_text = text
     if helpers:
         mod_text = _link_helpers(text, helpers)
-    fn, obj = eng.load(modname, mod_text, None, wname)
+    fn, obj = eng.load(modname, mod_text, None, wname, unroll=_small_loops(source))
     if path is not None and obj is not None:
         _write_atomic(path, _object_file(key, obj))
     return fn, "compiled"
+
+
+def _small_loops(source):
+    """Whether LLVM's unroller should run: it doubles to triples a kernel's compile time (W2's
+    kernels 0.5 -> 0.18 s, W9's 2.5 -> 1.2 s without it) and pays only for small fixed
+    innermost loops (a conv's 3x3 window: W8 14% faster with it)."""
+    for node in ast.walk(ast.parse(source)):
+        if (isinstance(node, ast.For) and not any(isinstance(x, ast.For) for b in node.body for x in ast.walk(b))
+                and isinstance(node.iter, ast.Call) and len(node.iter.args) == 1
+                and isinstance(node.iter.args[0], ast.Constant) and node.iter.args[0].value <= 16):
+            return True
+    return False
 
 
 def _link_helpers(text, helpers):
