@@ -951,16 +951,12 @@ def engine():
 
 
 def _write_atomic(path, data: bytes):
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    """numba_cpu's atomic write; a cache file that cannot be written is only a later recompile."""
+    from .numba_cpu import _write_atomic as write
     try:
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
+        write(path, data)
     except OSError:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
+        pass
 
 
 _MAGIC = b"JGLLVM1\n"

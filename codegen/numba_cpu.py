@@ -573,11 +573,12 @@ def _valid(text, key):
     return first == _header(key, body).rstrip("\n")
 
 
-def _write_atomic(path: pathlib.Path, text: str):
+def _write_atomic(path: pathlib.Path, data):
+    """Write text or bytes so that readers see the old file or the whole new one."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
     try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
+        with os.fdopen(fd, "wb" if isinstance(data, bytes) else "w") as f:
+            f.write(data)
         os.replace(tmp, path)
     except BaseException:
         try:

@@ -112,6 +112,16 @@ def test_bad_dynamic_value():
         jg.jit_grad(lambda x: x, dynamic="yes")
 
 
+def _compiles_and_matches(f, eager, *args):
+    """How many kernels f(*args) compiled; its value and gradients checked against eager."""
+    got, compiles = numba_compiles(lambda: f(*args))
+    want = eager(*args)
+    np.testing.assert_allclose(got[0], want[0], rtol=1e-12)
+    for a, e in zip(got[1], want[1]):
+        np.testing.assert_allclose(a, e, rtol=1e-10, atol=1e-13)
+    return compiles
+
+
 def _sources(f, *args):
     return "\n".join(lk.source for lk in f.entry_for(*args).compiled.kernels.values())
 
@@ -147,13 +157,7 @@ def test_a_size_that_changes_later_is_one_more_compile_then_an_argument():
     r = np.random.default_rng(4)
     counts = []
     for shape in [(4, 3), (6, 3), (6, 5), (7, 8), (2, 9)]:   # (no squares: x and x.T fuse)
-        x, w = r.standard_normal(shape), r.standard_normal(shape[1])
-        got, compiles = numba_compiles(lambda: f(x, w))
-        want = eager(x, w)
-        np.testing.assert_allclose(got[0], want[0], rtol=1e-12)
-        for a, e in zip(got[1], want[1]):
-            np.testing.assert_allclose(a, e, rtol=1e-12, atol=1e-14)
-        counts.append(compiles)
+        counts.append(_compiles_and_matches(f, eager, r.standard_normal(shape), r.standard_normal(shape[1])))
     assert counts[2] > 0 and counts[3:] == [0, 0], counts   # the width: literal until it changed
 
 
@@ -170,12 +174,7 @@ def test_a_size_too_small_for_threads_compiles_nothing_either():
     counts = []
     for n in (256, 200, 16):
         x = r.standard_normal((n, 1024))
-        got, compiles = numba_compiles(lambda: f(x, w))
-        want = eager(x, w)
-        np.testing.assert_allclose(got[0], want[0], rtol=1e-12)
-        for a, e in zip(got[1], want[1]):
-            np.testing.assert_allclose(a, e, rtol=1e-10, atol=1e-13)
-        counts.append(compiles)
+        counts.append(_compiles_and_matches(f, eager, x, w))
     assert counts[2] == 0, counts
     big = f.entry_for(r.standard_normal((200, 1024)), w).compiled.driver_source
     small = f.entry_for(x, w).compiled.driver_source
