@@ -632,3 +632,15 @@ def test_complex_is_refused_by_jit_grad_with_a_clear_error():
         f(Z)
     v, g = jg.jit_grad(lambda z: jg.sum(jg.abs(z)), eager=True)(Z)
     np.testing.assert_allclose(g, Z / np.abs(Z))
+
+
+@pytest.mark.parametrize("shape, axes", [((16, 8, 6, 2, 6, 2), (3, 5)), ((8, 3, 700), (0,)), ((5, 7, 9, 3), (1, 3)),
+                                         ((2, 3000, 2), (0, 2)), ((700, 3), (-1,))])
+@pytest.mark.parametrize("keepdims", [False, True])
+def test_reduce_max_over_small_windows_is_np_max(shape, axes, keepdims):
+    """The elementwise path for pooling windows gives np.max's values, NaNs included."""
+    from tracer.primitives import _reduce_max
+    x = np.random.default_rng(1).standard_normal(shape).astype(np.float32)
+    x.flat[11] = np.nan
+    got, want = _reduce_max(x, axes, keepdims), np.max(x, axis=axes, keepdims=keepdims)
+    assert got.shape == want.shape and got.dtype == want.dtype and np.array_equal(got, want, equal_nan=True)
