@@ -65,10 +65,6 @@ def promote(a, b):
     return F64          # float32 with float64 or with int64
 
 
-def _mem(t):
-    return I8 if t == B else t
-
-
 # ----------------------------------------------------------------------------- IR building
 class _Fn:
     """One function's IR text: an entry block of allocas, then the code blocks."""
@@ -76,10 +72,6 @@ class _Fn:
     def __init__(self):
         self.allocas, self.lines = [], []
         self.n = 0
-
-    def tmp(self):
-        self.n += 1
-        return f"%t{self.n}"
 
     def label(self, hint):
         self.n += 1
@@ -92,9 +84,9 @@ class _Fn:
         self.lines.append(f"{label}:")
 
     def op(self, text):
-        r = self.tmp()
-        self.emit(f"{r} = {text}")
-        return r
+        self.n += 1
+        self.emit(f"%t{self.n} = {text}")
+        return f"%t{self.n}"
 
 
 def _const(v, t):
@@ -139,12 +131,9 @@ def _numba_type(t):
 
 
 def _our_type(nt):
-    from numba import types
     for t in (B, I64, F32, F64):
         if nt == _numba_type(t):
             return t
-    if isinstance(nt, types.Integer):
-        raise Unsupported(f"helper returns {nt}")
     raise Unsupported(f"helper returns {nt}")
 
 
@@ -303,8 +292,7 @@ _BINOPS = {ast.Add: "add", ast.Sub: "sub", ast.Mult: "mul", ast.Div: "div", ast.
            ast.Mod: "mod", ast.BitAnd: "and", ast.BitOr: "or"}
 _CMP = {ast.Lt: ("slt", "olt"), ast.LtE: ("sle", "ole"), ast.Gt: ("sgt", "ogt"), ast.GtE: ("sge", "oge"),
         ast.Eq: ("eq", "oeq"), ast.NotEq: ("ne", "une")}
-_HELPER_NAMES = set("exp log log1p expm1 tanh sigmoid softplus sin cos sqrt pow erf erf32 "
-                    "maximum minimum relu sign wrap_index hash_uniform".split())
+_HELPER_NAMES = {n for n, _ in HELPER_SET}     # compiled by Numba (harvested)
 
 
 class _Kernel:
@@ -535,7 +523,7 @@ class _Kernel:
         for p, t in self.params.items():
             if isinstance(t, tuple):
                 args.append(f"ptr noalias %{p}")
-                self.bases[p] = (f"%{p}", _mem(t[1]))
+                self.bases[p] = (f"%{p}", I8 if t[1] == B else t[1])    # NumPy bools are bytes
             else:
                 args.append(f"{t} %{p}")
         self.can_fail = False
@@ -1006,28 +994,21 @@ def build(source, sig, key, cache_dir):
     """(callable, "compiled" | "disk") for one rendered kernel; raises Unsupported."""
     if COMPILER != "llvm" or not _llvm_ok():
         raise Unsupported("JITGRAD_KERNEL_COMPILER is not llvm, or llvmlite is older than 0.45")
-    d = pathlib.Path(cache_dir) if cache_dir is not None else None
-    path = d / f"jgl_{key}.o" if d is not None else None
     eng = engine()
-    kname, wname, modname = f"jgk_{key}", f"jgw_{key}", f"jgm_{key}"
-    obj = _read_object(path, key) if path is not None and path.exists() else None
-    if obj is not None:
-        try:
-            return eng.load(modname, None, obj, wname)[0], "disk"
-        except Exception:     # a foreign or broken object: compile it again
-            pass
-    if path is None:
-        return _compile_event(source, sig, key, d, eng, path, kname, wname, modname)
+    if cache_dir is None:
+        return _compile(source, sig, key, None, eng)[0], "compiled"
+    d = pathlib.Path(cache_dir)
+    path = d / f"jgl_{key}.o"
     with open(d / f"jgl_{key}.lock", "a+") as lockf:     # one process compiles, the others load
         fcntl.flock(lockf, fcntl.LOCK_EX)
         try:
             obj = _read_object(path, key) if path.exists() else None
             if obj is not None:
-                try:
-                    return eng.load(modname, None, obj, wname)[0], "disk"
-                except Exception:
-                    pass
-            return _compile_event(source, sig, key, d, eng, path, kname, wname, modname)
+                return eng.load(f"jgm_{key}", None, obj, f"jgw_{key}")[0], "disk"
+            fn, obj = _compile(source, sig, key, d, eng)
+            if obj is not None:
+                _write_atomic(path, _object_file(key, obj))
+            return fn, "compiled"
         finally:
             fcntl.flock(lockf, fcntl.LOCK_UN)
 
@@ -1041,24 +1022,18 @@ def compiled_count():
     return _COMPILED[0]
 
 
-def _compile_event(*args):
+def _compile(source, sig, key, d, eng):
+    """(callable, object code) of a kernel compiled now; `d`: where its helpers are kept."""
     with _COUNT_LOCK:
         _COMPILED[0] += 1
-    return _compile(*args)
-
-
-def _compile(source, sig, key, d, eng, path, kname, wname, modname):
+    kname, wname = f"jgk_{key}", f"jgw_{key}"
     k = _Kernel(source, argtypes_of(sig), kname, d)
     kernel_ir, helpers = k.compile()
     text = "\n".join([f'target triple = "{eng.triple}"', f'target datalayout = "{eng.layout}"', _DECLS,
                       kernel_ir, _wrapper(wname, kname, k.params)])
-    mod_text = text
     if helpers:
-        mod_text = _link_helpers(text, helpers)
-    fn, obj = eng.load(modname, mod_text, None, wname, unroll=_small_loops(source))
-    if path is not None and obj is not None:
-        _write_atomic(path, _object_file(key, obj))
-    return fn, "compiled"
+        text = _link_helpers(text, helpers)
+    return eng.load(f"jgm_{key}", text, None, wname, unroll=_small_loops(source))
 
 
 def _small_loops(source):

@@ -705,20 +705,29 @@ def _usable_dir(d):
         return None
 
 
+def _cached(key, source, make):
+    """The LoadedKernel for `key`: from this process's memory, else `make()` -> (dispatcher,
+    entry, origin) under the key's lock, once per process; None where `make` declines."""
+    hit = _MEM.get(key)
+    if hit is None:
+        with _key_lock(key):
+            hit = _MEM.get(key)
+            if hit is None:
+                made = make()
+                if made is None:
+                    return None
+                _MEM[key] = made[:2]
+                return LoadedKernel(key, source, *made)
+    return LoadedKernel(key, source, hit[0], hit[1], "memory")
+
+
 def _build_llvm(source, sig, key, cache_dir):
     """A LoadedKernel compiled by llvm_cpu, or None where it cannot (Numba compiles it)."""
-    hit = _MEM.get(key)
-    if hit is not None:
-        return LoadedKernel(key, source, hit[0], hit[1], "memory")
-    if llvm_cpu.COMPILER != "llvm":
-        return None
-    with _key_lock(key):
-        hit = _MEM.get(key)
-        if hit is not None:
-            return LoadedKernel(key, source, hit[0], hit[1], "memory")
-        d = _usable_dir(_cache_path(cache_dir))
+    def make():
+        if llvm_cpu.COMPILER != "llvm":
+            return None
         try:
-            fn, origin = llvm_cpu.build(source, sig, key, d)
+            fn, origin = llvm_cpu.build(source, sig, key, _usable_dir(_cache_path(cache_dir)))
         except llvm_cpu.Unsupported:
             return None
         except Exception as exc:     # a bug here must not stop the program: Numba compiles it
@@ -727,8 +736,8 @@ def _build_llvm(source, sig, key, cache_dir):
             warnings.warn(f"jitgrad: compiling kernel {key} with LLVM failed ({exc!r}); using Numba",
                           RuntimeWarning)
             return None
-        _MEM[key] = (None, fn)
-        return LoadedKernel(key, source, None, fn, origin)
+        return None, fn, origin
+    return _cached(key, source, make)
 
 
 def build_numba_kernels(specs, cache_dir):
@@ -752,13 +761,7 @@ def build_numba_kernels(specs, cache_dir):
 
 def build_kernel(pat, sig, body, key, cache_dir) -> LoadedKernel:
     """The kernel for a pattern, from this process's memory, the disk cache, or Numba."""
-    hit = _MEM.get(key)
-    if hit is not None:
-        return LoadedKernel(key, body, hit[0], hit[1], "memory")
-    with _key_lock(key):
-        hit = _MEM.get(key)
-        if hit is not None:
-            return LoadedKernel(key, body, hit[0], hit[1], "memory")
+    def make():
         disp, from_disk = None, False
         d = _usable_dir(_cache_path(cache_dir))
         if d is not None:
@@ -769,9 +772,8 @@ def build_kernel(pat, sig, body, key, cache_dir) -> LoadedKernel:
                               f"compiling in memory only", RuntimeWarning)
         if disp is None:
             disp = _compile_memory(render_pattern(pat, cache=False), sig)
-        entry = disp.overloads[numba_signature(sig)].entry_point
-        _MEM[key] = (disp, entry)
-        return LoadedKernel(key, body, disp, entry, "disk" if from_disk else "compiled")
+        return disp, disp.overloads[numba_signature(sig)].entry_point, "disk" if from_disk else "compiled"
+    return _cached(key, body, make)
 
 
 def _scratch_pool():

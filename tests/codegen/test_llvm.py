@@ -96,6 +96,7 @@ def test_an_index_out_of_bounds_raises():
     "def kernel(b0):\n    for i in prange(4):\n        b0[i] = 1.0\n",            # Numba's parallel loops
     "def kernel(b0):\n    b0[0] = np.conj(b0[0])\n",                             # complex
     "def kernel(b0):\n    for i in range(4, 0, -1):\n        b0[0] = 1.0\n",      # a negative step
+    "def kernel(b0):\n    b0[0] = b0[1] // b0[2]\n",                             # float floor division
 ])
 def test_what_it_cannot_compile_is_unsupported(body):
     with pytest.raises(llvm_cpu.Unsupported):
@@ -172,3 +173,60 @@ def test_a_fresh_cache_compiles_without_numba(tmp_path):
     assert llvm_only == "True"
     if (llvm_cpu.PACKAGED / f"jgh_tanh_f32_{llvm_cpu._helper_fingerprint()}.ll").exists():
         assert numba_imported == "False"
+
+
+# ----------------------------------------------------------------------------- every op of the renderer
+_VALS = {np.dtype(np.float32): np.array([1.5, -2.0, np.nan, 0.0, -0.0, np.inf, -np.inf, 0.3], np.float32),
+         np.dtype(np.float64): np.array([0.7, -3.25, -0.0, np.nan, 2.0, -np.inf, 1e-300, 5.0]),
+         np.dtype(np.int64): np.array([7, -7, 0, 3, -1, 2, -3, 1], np.int64),
+         np.dtype(np.bool_): np.array([True, False, True, True, False, False, True, False])}
+_FL = [np.dtype(np.float32), np.dtype(np.float64)]
+_CMP_OPS = ("lt", "le", "gt", "ge", "eq", "ne")
+
+
+def _op_cases():
+    """(op, argument dtypes, result dtype) for every scalar op numba_cpu.RENDER can spell."""
+    from codegen.ir import OPS
+    b, i = np.dtype(np.bool_), np.dtype(np.int64)
+    for op in sorted(numba_cpu.RENDER):
+        if op == "conj":                                    # complex: not compiled (jit_grad refuses it)
+            continue
+        if op in _CMP_OPS:
+            yield from ((op, [t, t], b) for t in _FL + [i])
+        elif op.startswith("logical_"):
+            yield op, [b] * OPS[op], b
+        elif op == "where":
+            yield from ((op, [b, t, t], t) for t in _FL)
+        elif op in ("idiv", "mod", "wrap_index"):
+            yield op, [i, i], i
+        elif op == "hash_uniform":
+            yield op, [i, i], np.dtype(np.float64)
+        elif op == "cast":
+            yield from ((op, [s], d) for s, d in [(_FL[0], _FL[1]), (_FL[1], i), (i, _FL[0]), (b, _FL[1]), (_FL[1], b)])
+        else:
+            yield from ((op, [t] * OPS[op], t) for t in _FL)
+            if op in ("add", "sub", "mul", "neg", "abs", "maximum", "minimum", "relu", "sign"):
+                yield op, [i] * OPS[op], i
+
+
+@pytest.mark.parametrize("op, ins, out", list(_op_cases()), ids=lambda v: getattr(v, "name", str(v)))
+def test_every_renderer_op_matches_numba(op, ins, out):
+    """Driven by the renderer's table: each op, at each dtype it is used with, compiled by LLVM
+    gives Numba's bits on values with NaN, infinities, signed zeros and negative integers."""
+    from codegen.ir import ALU, Buffer, Idx, Load
+    i = Idx("i")
+    bufs = [Buffer(f"b{k}", (8,), t, "in") for k, t in enumerate(ins)]
+    args = []
+    for buf, t in zip(bufs, ins):
+        v = _VALS[t].copy()
+        if op == "wrap_index" and buf.name == "b1":
+            v[:] = 9                      # indices in [-9, 9): in range
+        args.append(v)
+    e = ALU(op, tuple(Load(bf, i) for bf in bufs), out)
+    names = {bf.name: bf.name for bf in bufs}
+    res = f"b{len(bufs)}"
+    body = (f"def kernel({', '.join(names)}, {res}):\n    for i in range(8):\n"
+            f"        {res}[np.uintp(i)] = {numba_cpu.expr_src(e, names)}\n")
+    sig = tuple(("a", t.name) for t in ins) + (("a", out.name),)
+    got, want = both(body, sig, *args, np.zeros(8, out))
+    same(got, want)
