@@ -698,6 +698,9 @@ def _bool_only(logical, ufunc):
     def fn(*xs):
         if builtins.all(np.asarray(x.data if isinstance(x, Tensor) else x).dtype == np.bool_ for x in xs):
             return logical(*xs)
+        if STATE.trace_depth and builtins.any(isinstance(x, Tensor) and x._traced for x in xs):
+            raise TraceError(f"{ufunc.__name__} of integer tensors is not supported under jit_grad "
+                             f"(it would be computed once, at trace time) at {where_str()}")
         return Tensor(ufunc(*(x.data if isinstance(x, Tensor) else x for x in xs)))
     return fn
 

@@ -37,6 +37,9 @@ class _State(threading.local):
         self.in_vjp = 0          # >0 while a backward node's rule runs (anomaly: check its result only)
         self.differentiating = 0  # >0 inside value_and_grad / jit_grad's call of the user's f
         self.effects = None      # the innermost open `tracing` (collects updates and seeds)
+        # traced values are shape-and-dtype stand-ins (primitives.abstract_eval); 0: computed, to
+        # debug the tracer itself
+        self.abstract = os.environ.get("JITGRAD_TRACE_VALUES", "0") != "1"
 
 
 STATE = _State()
@@ -416,6 +419,8 @@ class Tensor:
                  create_graph=create_graph, inputs=inputs)
 
     def __repr__(self):
+        if self._traced and STATE.trace_depth:   # no value while jit_grad traces (JAX: Traced<...>)
+            return f"tensor(<traced>, shape={self.shape}, dtype={self.dtype})"
         body = np.array2string(self.data, separator=", ", prefix="tensor(")
         extra = ""
         if self.dtype not in (np.float32, np.int64, np.bool_) or self.size == 0:
@@ -538,10 +543,16 @@ def bind(prim, *args, **params):
     """Apply primitive `prim` to tensors/arrays/scalars and record it where needed."""
     ins = coerce(args)
     datas = [t.data for t in ins]
+    # while tracing, every op is recorded (constants stay symbolic: no folded 4M-element
+    # arrays of ones); `_traced` marks values that depend on the traced inputs, which are
+    # never read, so they are not computed either (unless anomaly checks want to see them)
+    recording = STATE.trace_depth > 0
+    traced = recording and any(t._traced for t in ins)
     try:
         prim.check(datas, params)
         with np.errstate(all="ignore"):
-            out = prim.impl(*datas, **params)
+            out = prim.abstract_eval(datas, params) if traced and not STATE.anomaly and STATE.abstract \
+                else prim.impl(*datas, **params)
     except ShapeError as e:
         raise ShapeError(f"{prim.name}: {e} at {where_str()}") from None
     except (ValueError, TypeError, IndexError) as e:
@@ -551,10 +562,6 @@ def bind(prim, *args, **params):
         out = np.asarray(out)
     if STATE.anomaly and not STATE.in_vjp:
         _check_anomaly(prim.name, out, "forward")
-    # while tracing, every op is recorded (constants stay symbolic: no folded 4M-element
-    # arrays of ones); `_traced` marks values that depend on the traced inputs
-    recording = STATE.trace_depth > 0
-    traced = recording and any(t._traced for t in ins)
     requires_grad = tape_ids = False
     if STATE.grad_enabled:
         differentiable = prim.vjp is not None and out.dtype.kind in "fc"

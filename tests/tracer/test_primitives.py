@@ -644,3 +644,44 @@ def test_reduce_max_over_small_windows_is_np_max(shape, axes, keepdims):
     x.flat[11] = np.nan
     got, want = _reduce_max(x, axes, keepdims), np.max(x, axis=axes, keepdims=keepdims)
     assert got.shape == want.shape and got.dtype == want.dtype and np.array_equal(got, want, equal_nan=True)
+
+
+# ----------------------------------------------------------------------------- tracing without values
+def _recorded_program(f, args, abstract, monkeypatch):
+    """The program jit_grad's tracer records for value and first derivatives of `f`: float arrays
+    traced (differentiated), other arrays constants, Python values as they are."""
+    from tracer import Tensor, make_program, tracing
+    from tracer.engine import grad
+    from tracer.tensor import STATE
+    monkeypatch.setattr(STATE, "abstract", abstract)
+    xs = [Tensor(np.asarray(a)) if isinstance(a, (np.ndarray, np.generic)) else a for a in args]
+    wrt = [x for x in xs if isinstance(x, Tensor) and x.dtype.kind == "f"]
+    for x in wrt:
+        x._traced = True
+        x.requires_grad = True
+    with tracing():
+        y = f(*xs)
+        y = y if y.ndim == 0 else jg.sum(y)
+        gs = grad(y, wrt, create_graph=True, allow_unused=True) if y.requires_grad else []
+    return str(make_program(wrt, [y, *(g for g in gs if g is not None)]))
+
+
+@pytest.mark.parametrize("case", [c for c in ALL if c.values[0].compiled])
+def test_tracing_records_the_same_program_without_computing_traced_values(case, monkeypatch):
+    """A traced value is a stand-in of its shape and dtype (primitives.abstract_eval): forward
+    and backward, every primitive at every case records exactly the program that computing
+    the values records."""
+    rng = np.random.default_rng(zlib.crc32(case.id.encode()))
+    args = [make(a, rng) for a in case.args]
+    assert _recorded_program(case.f, args, True, monkeypatch) == _recorded_program(case.f, args, False, monkeypatch)
+
+
+def test_traced_values_print_as_traced_and_integer_bitwise_ops_refuse():
+    seen = []
+
+    def f(x, k):
+        seen.append(repr(x * 2))
+        return jg.sum(x * np.bitwise_and(k, 3))
+    with pytest.raises(jg.TraceError, match="bitwise_and of integer tensors is not supported under jit_grad"):
+        jg.jit_grad(f)(np.ones(3), jg.tensor(np.arange(3)))
+    assert seen == ["tensor(<traced>, shape=(3,), dtype=float64)"]
