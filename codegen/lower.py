@@ -12,6 +12,7 @@ elementwise stores and reductions over the same space share loops.
 """
 from __future__ import annotations
 
+import bisect
 from collections import defaultdict
 from dataclasses import dataclass, field
 
@@ -594,24 +595,32 @@ class Lowering:
 
     # grouping --------------------------------------------------------------------------
     def finish(self) -> Kernel:
-        groups = []   # [extents, [nests], reads, writes, fusable]
+        """Nests in order, each merged into the first earlier group of its extents that nothing
+        between orders it after (a read of its writes, a write of its reads or writes)."""
+        groups = []   # [extents, [nests], fusable]
+        last_w, last_rw = {}, {}   # buffer -> last group that writes it / reads or writes it
+        room = defaultdict(list)   # extents -> fusable groups with room, ascending
         for n in self.nests:
-            r, w = n.reads, n.writes
-            dep = max((gi for gi, g in enumerate(groups) if r & g[3] or w & (g[2] | g[3])), default=-1)
-            target = None
-            if self.fuse and n.fusable:
-                for g in groups[dep + 1:]:
-                    if g[4] and g[0] == n.extents and len(g[1]) < MAX_GROUP:
-                        target = g
-                        break
-            if target is None:
-                groups.append([n.extents, [n], set(r), set(w), n.fusable])
+            dep = max([last_w.get(b, -1) for b in n.reads] + [last_rw.get(b, -1) for b in n.writes], default=-1)
+            cands = room[n.extents] if self.fuse and n.fusable else ()
+            j = bisect.bisect_right(cands, dep)
+            if j < len(cands):
+                gi = cands[j]
+                groups[gi][1].append(n)
+                if len(groups[gi][1]) >= MAX_GROUP:
+                    del cands[j]
             else:
-                target[1].append(n)
-                target[2] |= r
-                target[3] |= w
+                gi = len(groups)
+                groups.append([n.extents, [n], n.fusable])
+                if self.fuse and n.fusable:
+                    room[n.extents].append(gi)
+            for b in n.reads:
+                last_rw[b] = max(last_rw.get(b, -1), gi)
+            for b in n.writes:
+                last_w[b] = max(last_w.get(b, -1), gi)
+                last_rw[b] = max(last_rw.get(b, -1), gi)
         body = []
-        for extents, nests, _, _, fusable in groups:
+        for extents, nests, _ in groups:
             if nests[0].matmul is not None:
                 body.append(nests[0].matmul)
             else:

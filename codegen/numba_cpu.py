@@ -13,6 +13,7 @@ detected, rewritten and recompiled with a warning.
 from __future__ import annotations
 
 import fcntl
+import functools
 import hashlib
 import importlib.util
 import math
@@ -490,8 +491,10 @@ def plan_steps(k: Kernel, dynamic):
             continue
         pat = next(pats)
         pat.work = sum(_work(x) for x in nest)    # at this size: threads pay from PARALLEL_MIN_WORK
-        pat.sig = pattern_signature(pat)
-        pat.source = render_pattern(pat, True)
+        t = pat.__dict__.get("template", pat)     # (a Generalizer's nests of one pattern share it)
+        if not t.source:
+            t.sig, t.source = pattern_signature(t), render_pattern(t, True)
+        pat.sig, pat.source = t.sig, t.source
         src = (pat.source, str(pat.sig))   # one source can serve two dtypes
         name = by_src.get(src)
         if name is None:
@@ -822,8 +825,8 @@ class Compiled:
     A generated Python driver allocates the buffers and calls one cached kernel per distinct
     loop-nest pattern (and BLAS for matmuls); `kernels` says where each kernel came from."""
 
-    def __init__(self, program, kernel: Kernel, ir_text, driver_src, kernels, dynamic, seconds):
-        self.program, self.kernel, self.ir, self.dynamic = program, kernel, ir_text, dynamic
+    def __init__(self, program, kernel: Kernel, driver_src, kernels, dynamic, seconds):
+        self.program, self.kernel, self.dynamic = program, kernel, dynamic
         self.kernels = kernels                      # {driver name: LoadedKernel}
         self.driver_source = driver_src
         self.source = "\n\n".join([driver_src] + [f"# {name}: {lk.key} ({lk.origin})\n{lk.source}"
@@ -845,6 +848,11 @@ class Compiled:
         self._n = len(self._spec)
         self._plan = plan = output_plan(kernel)
         self._simple = all(p[0] == "k" for p in plan)
+
+    @functools.cached_property
+    def ir(self):
+        """The loop IR as text (for explain and tests; a 32-step RNN's takes 6 ms to print)."""
+        return format_kernel(self.kernel)
 
     def __call__(self, *arrays):
         if len(arrays) != self._n:
@@ -886,10 +894,9 @@ def _cstrides_bytes(shape, dt):
 
 
 def compile_kernel(program, k: Kernel, cache_dir, t0, passes_seconds=0.0, dynamic=False):
-    ir_text = format_kernel(k)
     t1 = time.perf_counter()
     steps, patterns = plan_steps(k, dynamic)
     kernels = build_kernels(patterns, cache_dir)
-    c = Compiled(program, k, ir_text, render_driver(k, steps), kernels, dynamic, time.perf_counter() - t0)
+    c = Compiled(program, k, render_driver(k, steps), kernels, dynamic, time.perf_counter() - t0)
     c.timings = {"passes": passes_seconds, "numba": time.perf_counter() - t1}
     return c

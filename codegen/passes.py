@@ -5,7 +5,7 @@ applies them, optionally verifying after each (tests do).
 """
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -130,10 +130,11 @@ def parallelize(k: Kernel, opts) -> Kernel:
 
 # ----------------------------------------------------------------------------- buffer planning
 def _leaves(stmt):
-    """The leaf statements of a top-level statement in execution order, each with the loop
-    variables around it (extent > 1) and its loads by buffer: what `_in_place_ok` asks about,
-    computed once per statement rather than once per candidate pair."""
-    out = []
+    """What `_in_place_ok` asks about a top-level statement, computed once per statement rather
+    than once per candidate pair: its leaf statements in execution order, each with the loop
+    variables around it (extent > 1) and its loads by buffer; its lets; and by buffer, the
+    positions of the leaves that touch it (load, store, matmul)."""
+    leaves, lets, touching = [], {}, defaultdict(list)
 
     def go(body, loops):
         for s in body:
@@ -141,13 +142,21 @@ def _leaves(stmt):
                 go(s.body, loops + ((s.var,) if s.extent > 1 else ()))
                 continue
             loads = {}
-            for e in stmt_exprs(s):
-                for x in walk_expr(e):
-                    if isinstance(x, Load):
-                        loads.setdefault(x.buf, []).append(x.index)
-            out.append((s, loops, loads))
+            if isinstance(s, MatMul):
+                bufs = {s.a.buf, s.b.buf, s.out.buf}
+            else:
+                for e in stmt_exprs(s):
+                    for x in walk_expr(e):
+                        if isinstance(x, Load):
+                            loads.setdefault(x.buf, []).append(x.index)
+                bufs = set(loads) | ({s.buf} if isinstance(s, Store) else set())
+            if isinstance(s, Let):
+                lets[s.ref] = s.expr
+            for b in bufs:
+                touching[b].append(len(leaves))
+            leaves.append((s, loops, loads))
     go([stmt], ())
-    return out
+    return leaves, lets, touching
 
 
 def _in_place_ok(stmt, dst, src, leaves=None):
@@ -155,8 +164,8 @@ def _in_place_ok(stmt, dst, src, leaves=None):
     index that visits each element once (it uses every enclosing loop variable), every load of
     src there is at that same index and comes before the store: each element is read, in the
     same iteration, before it is overwritten."""
+    leaves, lets, touching = leaves if leaves is not None else _leaves(stmt)
     index, stored = None, False
-    lets = {}
 
     def loop_vars_in(e):
         out = set()
@@ -167,13 +176,12 @@ def _in_place_ok(stmt, dst, src, leaves=None):
                 out |= loop_vars_in(lets[x])
         return out
 
-    for s, loops, by_buf in (leaves if leaves is not None else _leaves(stmt)):
+    for j in sorted(set(touching.get(src, ())) | set(touching.get(dst, ()))):
+        s, loops, by_buf = leaves[j]
         if isinstance(s, MatMul):
             if src in (s.a.buf, s.b.buf) or dst == s.out.buf:
                 return False
             continue
-        if isinstance(s, Let):
-            lets[s.ref] = s.expr
         loads = by_buf.get(src, ())
         if isinstance(s, Store) and s.buf == dst:
             if s.accumulate or not set(loops) <= loop_vars_in(s.index) or index not in (None, s.index):

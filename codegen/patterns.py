@@ -172,7 +172,10 @@ def abstract(nest, dynamic, storage=None, fixed=frozenset()) -> Pattern:
 def _shape_of(pat):
     """What identifies a nest across sizes and places: its fully symbolic body and dtypes (not
     whether a loop runs on threads: a static kernel decided that by its size)."""
-    return ("\n".join(format_body(pat.body, 0)).replace(" parallel:", ":"), tuple(b.dtype.str for b in pat.buffers))
+    text = "\n".join(format_body(pat.body, 0))
+    dtypes = tuple(b.dtype.str for b in pat.buffers)
+    pat.text = (text, dtypes)
+    return text.replace(" parallel:", ":"), dtypes
 
 
 class Generalizer:
@@ -188,6 +191,7 @@ class Generalizer:
     def __init__(self):
         self.seen = {}          # _shape_of(full pattern) -> its values, VARIES where they differed
         self.programs = {}      # _shape_of(full pattern) -> how many programs had it
+        self.templates = {}     # (full pattern's text, literals) -> its pattern, shared by its nests
         self.lock = threading.Lock()
 
     def observe(self, nests, storage):
@@ -206,6 +210,19 @@ class Generalizer:
             for shape in {p.shape for p in full}:
                 self.programs[shape] = self.programs.get(shape, 0) + 1
         return full
+
+    def specialise(self, full, nest, storage):
+        """The nest's pattern with the literals of `fixed`: one body (and one rendered source)
+        for every nest of the same full pattern, its own buffers and argument values."""
+        fixed = self.fixed(full.shape)
+        key = (full.text, fixed)
+        t = self.templates.get(key)
+        if t is None:
+            t = self.templates[key] = abstract(nest, True, storage, fixed)
+        p = Pattern(t.body, full.buffers, t.syms, [v for j, v in enumerate(full.values) if j not in fixed],
+                    t.parallel)
+        p.template = t
+        return p
 
     def observe_kernel(self, k):
         self.observe(loop_nests(k), k.storage)
@@ -229,4 +246,4 @@ def abstract_all(nests, dynamic, storage):
     if not isinstance(dynamic, Generalizer):
         return [abstract(n, dynamic, storage) for n in nests]
     full = dynamic.observe(nests, storage)
-    return [abstract(n, True, storage, dynamic.fixed(p.shape)) for n, p in zip(nests, full)]
+    return [dynamic.specialise(p, n, storage) for n, p in zip(nests, full)]
