@@ -418,15 +418,19 @@ def _array_view_src(v: View, name, cap):
             f"strides={tuple(s * item for s in v.strides)})")
 
 
-def render_driver(k: Kernel, steps) -> str:
+def render_driver(k: Kernel, steps, any_rank=False) -> str:
     """A plain Python function `driver(p0, p1, ...)`: allocate outputs and temporaries, call each
-    loop-nest kernel (`K0`, `K1`, ... in its namespace) and BLAS, return the flat outputs shaped."""
+    loop-nest kernel (`K0`, `K1`, ... in its namespace) and BLAS, return the flat outputs shaped.
+    `any_rank`: the kernels take arrays of any rank (llvm_cpu's read only the data pointer), so
+    a 0-d output is allocated 0-d (no reshape per call) unless BLAS views it."""
     lines = []
     caps = {b.name: b.size for b in k.params + k.outs}
+    viewed = {v.buf.name for st in steps if isinstance(st, MatMul) for v in (st.a, st.b, st.out)}
+    zero_d = {b.name for b in k.outs if not b.shape and b.name not in viewed} if any_rank else set()
     for i, (b, shape) in enumerate(zip(k.params, k.param_shapes)):
         lines.append(f"    {b.name} = p{i}" if len(shape) == 1 else f"    {b.name} = p{i}.reshape({b.size})")
     for b in k.outs:
-        lines.append(f"    {b.name} = empty({b.size}, {b.dtype.name})")
+        lines.append(f"    {b.name} = empty({'()' if b.name in zero_d else b.size}, {b.dtype.name})")
     # threaded reductions' per-chunk partials: (name, count, dtype), one list per step
     parts = [[(f"q{i}_{j}", thread_units(st[1], threaded(st[1])), a.dtype.name)
               for j, a in enumerate(threaded(st[1]).shared)]
@@ -466,7 +470,8 @@ def render_driver(k: Kernel, steps) -> str:
                 lines.append(f"    {kname}({', '.join(args + ['0', '0', '1'] + qs)})")
     if own:
         lines.append(f"    give(({names}))")
-    rets = [b.name if len(b.shape) == 1 else f"{b.name}.reshape({tuple(b.shape)})" for b in k.outs]
+    rets = [b.name if len(b.shape) == 1 or b.name in zero_d else f"{b.name}.reshape({tuple(b.shape)})"
+            for b in k.outs]
     lines.append(f"    return ({', '.join(rets)}{',' if len(rets) == 1 else ''})")
     dts = sorted({b.dtype.name for b in k.outs + k.temps})
     head = [f"def driver({', '.join(f'p{i}' for i in range(len(k.params)))}):"]
@@ -857,14 +862,11 @@ class Compiled:
     def __call__(self, *arrays):
         if len(arrays) != self._n:
             raise TypeError(f"compiled program takes {self._n} arrays, got {len(arrays)}")
-        args = []
         for a, (shape, dt, st) in zip(arrays, self._spec):
-            if a.__class__ is not np.ndarray or a.dtype is not dt or a.strides != st:
-                a = self._coerce(a, shape, dt)
-            elif a.shape != shape:
-                raise ValueError(f"compiled for an argument of shape {shape}, got {a.shape}")
-            args.append(a)
-        res = self._entry(*args)
+            if a.__class__ is not np.ndarray or a.dtype is not dt or a.strides != st or a.shape != shape:
+                arrays = [self._coerce(a, shape, dt) for a, (shape, dt, _) in zip(arrays, self._spec)]
+                break
+        res = self._entry(*arrays)
         if self._simple:
             return res
         return [res[p[1]] if p[0] == "k" else res[p[1]].copy() if p[0] == "copy" else p[1].copy()
@@ -897,6 +899,7 @@ def compile_kernel(program, k: Kernel, cache_dir, t0, passes_seconds=0.0, dynami
     t1 = time.perf_counter()
     steps, patterns = plan_steps(k, dynamic)
     kernels = build_kernels(patterns, cache_dir)
-    c = Compiled(program, k, render_driver(k, steps), kernels, dynamic, time.perf_counter() - t0)
+    any_rank = all(lk.dispatcher is None for lk in kernels.values())
+    c = Compiled(program, k, render_driver(k, steps, any_rank), kernels, dynamic, time.perf_counter() - t0)
     c.timings = {"passes": passes_seconds, "numba": time.perf_counter() - t1}
     return c

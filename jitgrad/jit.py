@@ -110,6 +110,7 @@ class JitGrad:
         self.argnums = argnums
         self._nums = (argnums,) if isinstance(argnums, int) else tuple(argnums)
         self._negative = any(n < 0 for n in self._nums)   # normalised per call (len(args))
+        self._max_num = max(self._nums, default=-1)
         self.has_aux = has_aux
         self.backend = backend
         self.eager = eager
@@ -176,9 +177,9 @@ class JitGrad:
                 key.append(tuple(sig))
             else:
                 key.append(_static_key(a, i))
-        if nums and len(args) <= max(nums):
+        if len(args) <= (self._max_num if nums is self._nums else max(nums, default=-1)):
             raise TypeError(f"jit_grad: argnums={self.argnums} but {len(args)} positional arguments were given")
-        for k in sorted(kwargs):
+        for k in sorted(kwargs) if kwargs else ():
             v = kwargs[k]
             if _is_array(v):
                 arr = pytree.as_array(v)
@@ -434,6 +435,7 @@ def _make_runner(e, has_aux):
     else:
         def call(arrays):
             return compiled(*arrays)
+    plain = not (program.constvars or e.n_seeds or e.update_targets or e.modes)   # call is compiled(*arrays)
     if e.n_seeds or e.update_targets:
         call = _with_effects(call, e.n_seeds, e.update_targets)
     if e.modes:
@@ -463,6 +465,17 @@ def _make_runner(e, has_aux):
             return gs[0] if e.argnums_int else tuple(gs)
 
     if not has_aux and not captured and not arg_paths:
+        if plain and all(td is None for _, td in specs):   # one layer (W4: 0.1-0.2 us a layer, of 4)
+            if e.argnums_int:
+                def run(arrays, args, kwargs):
+                    outs = compiled(*arrays)
+                    return outs[0], outs[g0]
+            else:
+                def run(arrays, args, kwargs):
+                    outs = compiled(*arrays)
+                    return outs[0], tuple(outs[g0:g0 + n_diff])
+            return run
+
         def run(arrays, args, kwargs):
             outs = call(arrays)
             return outs[0], grads_of(outs)
