@@ -98,7 +98,10 @@ def make_program(inputs, outputs, literal_max_size=1, state=()):
         return (id(node), t._out_idx)
 
     def leaf_var(t):
-        if t.data.ndim == 0 and t.data.size <= literal_max_size and not t.requires_grad and id(t) not in state:
+        # only scalars made while tracing are folded: a captured 0-d tensor or array may change
+        # between calls (a temperature, a step size), so it is read at each call
+        if (t.data.ndim == 0 and t.data.size <= literal_max_size and not t.requires_grad
+                and t._foldable and id(t) not in state):
             return Literal(t.data.item(), t.dtype)
         v = Var(tuple(t.shape), t.dtype, f"c{len(constvars)}")
         constvars.append(v)

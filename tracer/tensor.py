@@ -247,7 +247,7 @@ class Tensor:
     """An ndarray that remembers how it was computed."""
     __slots__ = ("data", "_requires_grad", "grad_fn", "_value_node", "_out_idx", "_grad",
                  "_hooks", "_acc_ref", "_tape_ids", "_traced", "_retains_grad",
-                 "_is_user_tensor", "_version", "__weakref__")
+                 "_is_user_tensor", "_version", "_foldable", "__weakref__")
     __array_priority__ = 1000
 
     def __init__(self, data, requires_grad=False, _node=None, _out_idx=0, _user=True, _traced=False):
@@ -268,6 +268,9 @@ class Tensor:
         self._traced = _traced
         self._retains_grad = False
         self._is_user_tensor = _user
+        # made while jit_grad traces: a 0-d one may be compiled in as a literal (nothing outside
+        # the function holds it to change it later, unlike a captured tensor)
+        self._foldable = STATE.trace_depth > 0
         self._version = 0          # bumped by in-place updates (tracer.ops.update_inplace)
         if _node is not None:
             self._requires_grad = _node.requires_grad
@@ -529,7 +532,11 @@ def as_input(x, like=None):
         return _weak_scalar(x, like)
     if hasattr(x, "__cuda_array_interface__") and not isinstance(x, np.ndarray):
         raise TypeError(f"a device array was passed to an eager op; copy it to the host first")
-    return Tensor(x if isinstance(x, np.ndarray) else np.asarray(x), _user=False)
+    if not isinstance(x, np.ndarray):
+        return Tensor(np.asarray(x), _user=False)
+    t = Tensor(x, _user=False)
+    t._foldable = False       # the caller's own array: it may change before the next call
+    return t
 
 
 def coerce(args):

@@ -493,6 +493,21 @@ def test_captured_python_numbers_are_guarded():
     assert h(np.ones(2))[0] == pytest.approx(8.0)
 
 
+def test_captured_0d_tensors_and_arrays_are_read_at_each_call():
+    """A captured scalar tensor or 0-d array is an input of the compiled code, not a literal
+    frozen at trace time: changed in place or replaced, the next call sees it."""
+    scale, shift = jg.tensor(2.0), np.array(3.0)
+    f = jg.jit_grad(lambda x: jg.sum(x * scale + shift))
+    x = np.ones(3)
+    assert f(x)[0] == pytest.approx(15.0)
+    scale.data[...] = 5.0
+    shift[...] = 1.0
+    v, g = f(x)
+    assert v == pytest.approx(18.0) and np.allclose(g, 5.0)
+    scale.data = np.array(4.0)
+    assert f(x)[0] == pytest.approx(15.0) and f.cache_info().misses == 1
+
+
 def test_two_threads_training_one_module_through_one_jit_grad_accumulate_every_gradient():
     """Captured parameters accumulate .grad under a lock: 2 threads x 40 calls give exactly 80
     times one call's gradient (no lost update), and each call's value is right."""
