@@ -110,16 +110,19 @@ def start_numba():
         _NUMBA_STARTED.append(True)
 
 
-def compile_program(program, *, backend="cpu", cache_dir=None, fuse=True, parallel=None, check=False,
+def compile_program(program, *, backend="cpu", cache_dir=None, fuse=True, parallel=None, check=None,
                     dynamic=False):
     """Compile a tracer Program to a `Compiled` callable.
 
     cache_dir: None -> $JITGRAD_CACHE_DIR or ~/.cache/jitgrad; False -> no disk cache.
     fuse=False lowers every primitive to its own loop (the reference for fusion tests);
-    parallel: None chooses by work size; check=True verifies the IR after every pass;
+    parallel: None chooses by work size; check=True verifies the IR after every pass (None:
+    when $JITGRAD_VERIFY_IR=1, as the test suite sets it);
     dynamic=True compiles kernels whose sizes and size-derived constants are arguments (one
     kernel for every size), False bakes them in, a patterns.Generalizer makes arguments of
     those that have differed between the programs it has seen."""
+    if check is None:
+        check = os.environ.get("JITGRAD_VERIFY_IR") == "1"
     if backend != "cpu":
         start_numba()
         from .numba_cuda import compile_cuda, resolve_backend

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tracer.primitives import PRIMS
+from tracer.primitives import PRIMS, abstract_eval, stand_in
 from tracer.program import Eqn, Literal, Program, Var
 
 from .ir import IRError
@@ -131,6 +131,9 @@ def dce(p: Program, opts=None) -> Program:
 
 
 def verify_program(p: Program):
+    """Definition order, and every equation's result type from its primitive's shape rule
+    (primitives.abstract_eval on stand-ins of its inputs): a pass that rewrites an equation
+    into one of another shape or dtype is caught here, not as wrong loops later."""
     defined = {id(v) for v in p.invars + p.constvars}
     for e in p.eqns:
         if e.prim not in PRIMS:
@@ -140,8 +143,34 @@ def verify_program(p: Program):
                 raise IRError(f"{e!r}: input {i!r} used before definition")
         if id(e.out) in defined:
             raise IRError(f"{e.out!r} defined twice")
+        _type_check(e)
         defined.add(id(e.out))
     for v in p.outvars:
         if isinstance(v, Var) and id(v) not in defined:
             raise IRError(f"output {v!r} undefined")
     return p
+
+
+def _type_check(e):
+    datas = [np.asarray(i.value, i.dtype) if isinstance(i, Literal) else stand_in(i.shape, i.dtype)
+             for i in e.inputs]
+    prim = PRIMS[e.prim]
+    try:
+        prim.check(datas, e.params)
+        out = abstract_eval(prim, datas, e.params)
+    except Exception as exc:
+        raise IRError(f"{e!r}: {e.prim} does not apply to its inputs ({exc})") from None
+    shape = tuple(out.shape)
+    if prim.kind == "elementwise" and _broadcasts(shape, tuple(e.out.shape)):
+        shape = tuple(e.out.shape)   # simplify folds a broadcast constant into a Literal: the
+        #                              equation then writes its result broadcast, as lowering does
+    if shape != tuple(e.out.shape) or out.dtype != e.out.dtype:
+        raise IRError(f"{e!r}: {e.prim} of these inputs gives {out.dtype}{list(out.shape)}, "
+                      f"the program says {e.out.dtype}{list(e.out.shape)}")
+
+
+def _broadcasts(shape, to):
+    try:
+        return np.broadcast_shapes(shape, to) == to
+    except ValueError:
+        return False

@@ -305,6 +305,25 @@ class IRError(AssertionError):
     pass
 
 
+def _same_as_result(x):
+    return [x.dtype] * len(x.srcs), x.dtype
+
+
+def _compare(x):
+    return [x.srcs[0].dtype] * len(x.srcs), BOOL
+
+
+# op -> (ALU) -> (operand dtypes, result dtype) it must have, or None (any); others: all the result's
+ALU_TYPES = {
+    "cast": lambda x: None,
+    **{op: _compare for op in ("lt", "le", "gt", "ge", "eq", "ne")},
+    **{op: lambda x: ([BOOL] * len(x.srcs), BOOL) for op in ("logical_and", "logical_or", "logical_not")},
+    "where": lambda x: ([BOOL, x.dtype, x.dtype], x.dtype),
+    **{op: lambda x: ([INT, INT], INT) for op in ("idiv", "mod", "wrap_index")},
+    "hash_uniform": lambda x: ([INT, INT], x.srcs and np.dtype(np.float64)),
+}
+
+
 def verify_kernel(k: Kernel):
     """Check scoping, typing and buffer invariants; raise IRError naming the first violation."""
     bufs = {b.name: b for b in k.params + k.outs + k.temps}
@@ -328,6 +347,10 @@ def verify_kernel(k: Kernel):
             elif isinstance(x, ALU):
                 if x.op not in OPS or (OPS[x.op] is not None and OPS[x.op] != len(x.srcs)):
                     raise IRError(f"bad ALU {x.op}/{len(x.srcs)}")
+                want = ALU_TYPES.get(x.op, _same_as_result)(x)
+                if want is not None and [s.dtype for s in x.srcs] != want[0] or want and x.dtype != want[1]:
+                    raise IRError(f"{x!r}: {x.op} of {', '.join(str(s.dtype) for s in x.srcs)} -> {x.dtype}, "
+                                  f"expected {', '.join(map(str, want[0]))} -> {want[1]}")
             elif not isinstance(x, (Const, Sym)):
                 raise IRError(f"unknown expression {x!r}")
 

@@ -8,6 +8,7 @@ import pytest
 
 CACHE_DIR = pathlib.Path(__file__).resolve().parent.parent / ".pytest_cache" / "jitgrad-kernels"
 os.environ.setdefault("JITGRAD_CACHE_DIR", str(CACHE_DIR))
+os.environ.setdefault("JITGRAD_VERIFY_IR", "1")   # every compile verifies its IR after every pass
 pathlib.Path(os.environ["JITGRAD_CACHE_DIR"]).mkdir(parents=True, exist_ok=True)
 
 

@@ -264,6 +264,28 @@ def test_verifier_after_every_pass_and_catches_errors():
     with pytest.raises(IRError):
         verify_kernel(bad)
     assert k is not None
+    from codegen.ir import ALU
+    f32, f64 = np.dtype(np.float32), np.dtype(np.float64)
+    mixed = run_pipeline(p, Options())
+    mixed.body.append(Store(mixed.outs[0], Const(0, np.dtype(np.int64)), ALU("add", (Const(1.0, f32), Const(1.0, f64)), f64)))
+    with pytest.raises(IRError, match="add of float32, float64 -> float64, expected float64, float64"):
+        verify_kernel(mixed)
+
+
+@pytest.mark.parametrize("prim, change, message", [
+    ("reduce_sum", lambda e: e.params.__setitem__("keepdims", True), r"gives float64\[3, 1\], the program says float64\[3\]"),
+    ("reduce_sum", lambda e: e.out.__setattr__("dtype", np.dtype(np.float32)), "the program says float32"),
+    ("matmul", lambda e: e.inputs[1].__setattr__("shape", (4, 5)), "does not apply to its inputs.*not aligned"),
+])
+def test_program_verifier_type_checks_every_equation(prim, change, message):
+    """verify_program runs each primitive's shape rule: an equation whose result is not what its
+    inputs give (a buggy graph pass) is named, before any loop is built."""
+    from codegen.graph import verify_program
+    p = tracer.trace_value_and_grad(lambda x, w: T.sum(T.sum(T.exp(x @ w), axis=1) ** 2), _r(3, 2), _r(2, 5))
+    verify_program(p)
+    change(next(e for e in p.eqns if e.prim == prim))
+    with pytest.raises(IRError, match=f"{prim}.*{message}"):
+        verify_program(p)
 
 
 def test_buffer_planning_reuses_dead_temporaries():
