@@ -1,6 +1,7 @@
 """W10's rank-side runner: the W2-style MLP step (jit_grad value and gradients on this rank's
-share of the batch, then `jg.distributed.average_gradients`) timed on every rank; rank 0 prints
-one JSON line. The harness runs it as one process and under `mpiexec -n 2`, one thread each.
+share of the batch, then `jg.distributed.average_gradients`) timed on every rank, and the
+allreduce alone after a barrier (inside the step it also waits for the slower rank); rank 0
+prints one JSON line. The harness runs it as one process and under `mpiexec -n 2`, one thread each.
 
     mpiexec -n 2 python -m bench.ddp --sizes 784,256,256,10 --batch 128 --reps 30
 """
@@ -13,12 +14,18 @@ import time
 import numpy as np
 
 
-def main(argv=None):
+def runner_args(argv):
+    """The options of both W10 runners (this one and bench.ddp_torch)."""
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", default="784,256,256,10")
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--reps", type=int, default=30)
-    a = ap.parse_args(argv)
+    ap.add_argument("--port", type=int, default=29511)   # where torch's ranks meet (unused by MPI)
+    return ap.parse_args(argv)
+
+
+def main(argv=None):
+    a = runner_args(argv)
     import jitgrad as jg
     from jitgrad import distributed as dist
     from .systems import _jg_ops
@@ -36,7 +43,10 @@ def main(argv=None):
     f = jg.jit_grad(lambda *args: w2_loss(o, *args), argnums=tuple(range(len(ps))))
     for _ in range(3):
         dist.average_gradients(f(*ps, Xo, yo)[1])
-    steps, comm = [], []
+    steps, sync, comm = [], [], []
+
+    def slowest(t):     # the slowest rank sets the pace
+        return dist.all_reduce(np.array([t]), "max")[0]
     for _ in range(a.reps):
         dist.barrier()
         t0 = time.perf_counter()
@@ -44,12 +54,18 @@ def main(argv=None):
         t1 = time.perf_counter()
         dist.average_gradients(g)
         t2 = time.perf_counter()
-        steps.append(dist.all_reduce(np.array([t2 - t0]), "max")[0])   # the slowest rank sets the pace
-        comm.append(dist.all_reduce(np.array([t2 - t1]), "max")[0])
+        steps.append(slowest(t2 - t0))
+        sync.append(slowest(t2 - t1))       # the allreduce and the wait for the slower rank
+        dist.barrier()                      # the allreduce alone
+        t0 = time.perf_counter()
+        dist.average_gradients(g)
+        comm.append(slowest(time.perf_counter() - t0))
     if dist.rank() == 0:
+        many = dist.world_size() > 1
         print(json.dumps({"ranks": dist.world_size(), "params": int(sum(p.size for p in ps)),
                           "batch": a.batch, "step_s": float(np.median(steps)),
-                          "allreduce_s": float(np.median(comm)) if dist.world_size() > 1 else 0.0,
+                          "allreduce_s": float(np.median(comm)) if many else 0.0,
+                          "sync_s": float(np.median(sync)) if many else 0.0,
                           "samples_per_s": a.batch / float(np.median(steps))}))
 
 
