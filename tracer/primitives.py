@@ -195,6 +195,15 @@ def _fold(cols, size, kernel, stride, padding, dilation):
     return np.ascontiguousarray(xp[:, :, ph:ph + h, pw:pw + w])
 
 
+def _matmul_vjp_b(g, a, b):
+    """A matrix shared by a batch (a layer's weight on (batch, seq, features)): one GEMM over the
+    folded batch, not a batch of small ones summed afterwards (W9's weight gradients)."""
+    if b.ndim == 2 and a.ndim > 2:
+        m, (k, n) = math.prod(a.shape[:-1]), b.shape
+        return T.matmul(T.conj(T.swap_last(T.reshape(a, (m, k)))), T.reshape(g, (m, n)))
+    return T.matmul(T.conj(T.swap_last(a)), g)
+
+
 def _window_params(p):
     return {k: p[k] for k in ("kernel", "stride", "padding", "dilation")}
 
@@ -385,7 +394,7 @@ defprim("concatenate", lambda *xs, axis: np.concatenate(xs, axis=axis),
         lambda i: (lambda g, out, *xs, axis: T.concat_vjp(g, xs, axis, i)), kind="concat",
         backward="CatBackward")
 defprim("matmul", np.matmul,
-        (lambda g, out, a, b: T.matmul(g, T.conj(T.swap_last(b))), lambda g, out, a, b: T.matmul(T.conj(T.swap_last(a)), g)),
+        (lambda g, out, a, b: T.matmul(g, T.conj(T.swap_last(b))), lambda g, out, a, b: _matmul_vjp_b(g, a, b)),
         kind="matmul", check=_check_matmul, backward="MmBackward")
 
 from . import ops as T  # noqa: E402
