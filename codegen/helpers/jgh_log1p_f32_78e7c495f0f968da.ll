@@ -9,17 +9,17 @@ define linkonce_odr noundef range(i32 -1, -2) i32 @jgh_log1p_f32(ptr noalias wri
 B0:
   %.10.i = fadd float %arg.a0, 1.000000e+00
   %.19.i = fcmp oeq float %.10.i, 0.000000e+00
-  br i1 %.19.i, label %common.ret, label %B2187.i
+  br i1 %.19.i, label %common.ret, label %B2911.i
 
-B2187.i:                                          ; preds = %B0
+B2911.i:                                          ; preds = %B0
   %.156.i = fcmp oeq float %.10.i, 0x7FF0000000000000
-  br i1 %.156.i, label %common.ret, label %B2313.i
+  br i1 %.156.i, label %common.ret, label %B3037.i
 
-B2313.i:                                          ; preds = %B2187.i
+B3037.i:                                          ; preds = %B2911.i
   br label %common.ret
 
-common.ret:                                       ; preds = %B2313.i, %B2187.i, %B0
-  %_make_log1p__locals__log1p_impl_v19__make_log__locals__log_impl_v20__vphi258_0.3.0.i = phi float [ 0x7FF8000000000000, %B2313.i ], [ 0xFFF0000000000000, %B0 ], [ 0x7FF0000000000000, %B2187.i ]
+common.ret:                                       ; preds = %B3037.i, %B2911.i, %B0
+  %_make_log1p__locals__log1p_impl_v19__make_log__locals__log_impl_v20__vphi258_0.3.0.i = phi float [ 0x7FF8000000000000, %B3037.i ], [ 0xFFF0000000000000, %B0 ], [ 0x7FF0000000000000, %B2911.i ]
   %.58.i = fcmp olt float %.10.i, 0x3810000000000000
   %.65.i = fmul float %.10.i, 0x4170000000000000
   %_make_log1p__locals__log1p_impl_v19__make_log__locals__log_impl_v20__vphi56_0.2.0.i = select i1 %.58.i, float %.65.i, float %.10.i

@@ -8,17 +8,17 @@ target triple = "x86_64-unknown-linux-gnu"
 define linkonce_odr noundef range(i32 -1, -2) i32 @jgh_log_f64(ptr noalias writeonly captures(none) initializes((0, 8)) %retptr, ptr noalias readnone captures(none) %excinfo, double %arg.a0) local_unnamed_addr #0 {
 B0:
   %.108.i = fcmp oeq double %arg.a0, 0.000000e+00
-  br i1 %.108.i, label %common.ret, label %B834.i
+  br i1 %.108.i, label %common.ret, label %B1196.i
 
-B834.i:                                           ; preds = %B0
+B1196.i:                                          ; preds = %B0
   %.116.i = fcmp oeq double %arg.a0, 0x7FF0000000000000
-  br i1 %.116.i, label %common.ret, label %B850.i
+  br i1 %.116.i, label %common.ret, label %B1212.i
 
-B850.i:                                           ; preds = %B834.i
+B1212.i:                                          ; preds = %B1196.i
   br label %common.ret
 
-common.ret:                                       ; preds = %B850.i, %B834.i, %B0
-  %_make_log__locals__log_impl_v15__vphi258_0.3.0.i = phi double [ 0x7FF8000000000000, %B850.i ], [ 0xFFF0000000000000, %B0 ], [ 0x7FF0000000000000, %B834.i ]
+common.ret:                                       ; preds = %B1212.i, %B1196.i, %B0
+  %_make_log__locals__log_impl_v15__vphi258_0.3.0.i = phi double [ 0x7FF8000000000000, %B1212.i ], [ 0xFFF0000000000000, %B0 ], [ 0x7FF0000000000000, %B1196.i ]
   %.10.i = fcmp olt double %arg.a0, 0x10000000000000
   %.17.i = fmul double %arg.a0, 0x4350000000000000
   %_make_log__locals__log_impl_v15__vphi56_0.2.0.i = select i1 %.10.i, double %.17.i, double %arg.a0

@@ -9,17 +9,17 @@ define linkonce_odr noundef range(i32 -1, -2) i32 @jgh_log1p_f64(ptr noalias wri
 B0:
   %.10.i = fadd double %arg.a0, 1.000000e+00
   %.19.i = fcmp oeq double %.10.i, 0.000000e+00
-  br i1 %.19.i, label %common.ret, label %B5157.i
+  br i1 %.19.i, label %common.ret, label %B6605.i
 
-B5157.i:                                          ; preds = %B0
+B6605.i:                                          ; preds = %B0
   %.164.i = fcmp oeq double %.10.i, 0x7FF0000000000000
-  br i1 %.164.i, label %common.ret, label %B5283.i
+  br i1 %.164.i, label %common.ret, label %B6731.i
 
-B5283.i:                                          ; preds = %B5157.i
+B6731.i:                                          ; preds = %B6605.i
   br label %common.ret
 
-common.ret:                                       ; preds = %B5283.i, %B5157.i, %B0
-  %_make_log1p__locals__log1p_impl_v24__make_log__locals__log_impl_v25__vphi258_0.3.0.i = phi double [ 0x7FF8000000000000, %B5283.i ], [ 0xFFF0000000000000, %B0 ], [ 0x7FF0000000000000, %B5157.i ]
+common.ret:                                       ; preds = %B6731.i, %B6605.i, %B0
+  %_make_log1p__locals__log1p_impl_v24__make_log__locals__log_impl_v25__vphi258_0.3.0.i = phi double [ 0x7FF8000000000000, %B6731.i ], [ 0xFFF0000000000000, %B0 ], [ 0x7FF0000000000000, %B6605.i ]
   %.58.i = fcmp olt double %.10.i, 0x10000000000000
   %.65.i = fmul double %.10.i, 0x4350000000000000
   %_make_log1p__locals__log1p_impl_v24__make_log__locals__log_impl_v25__vphi56_0.2.0.i = select i1 %.58.i, double %.65.i, double %.10.i

@@ -8,17 +8,17 @@ target triple = "x86_64-unknown-linux-gnu"
 define linkonce_odr noundef range(i32 -1, -2) i32 @jgh_log_f32(ptr noalias writeonly captures(none) initializes((0, 4)) %retptr, ptr noalias readnone captures(none) %excinfo, float %arg.a0) local_unnamed_addr #0 {
 B0:
   %.100.i = fcmp oeq float %arg.a0, 0.000000e+00
-  br i1 %.100.i, label %common.ret, label %B536.i
+  br i1 %.100.i, label %common.ret, label %B898.i
 
-B536.i:                                           ; preds = %B0
+B898.i:                                           ; preds = %B0
   %.108.i = fcmp oeq float %arg.a0, 0x7FF0000000000000
-  br i1 %.108.i, label %common.ret, label %B552.i
+  br i1 %.108.i, label %common.ret, label %B914.i
 
-B552.i:                                           ; preds = %B536.i
+B914.i:                                           ; preds = %B898.i
   br label %common.ret
 
-common.ret:                                       ; preds = %B552.i, %B536.i, %B0
-  %_make_log__locals__log_impl_v11__vphi258_0.3.0.i = phi float [ 0x7FF8000000000000, %B552.i ], [ 0xFFF0000000000000, %B0 ], [ 0x7FF0000000000000, %B536.i ]
+common.ret:                                       ; preds = %B914.i, %B898.i, %B0
+  %_make_log__locals__log_impl_v11__vphi258_0.3.0.i = phi float [ 0x7FF8000000000000, %B914.i ], [ 0xFFF0000000000000, %B0 ], [ 0x7FF0000000000000, %B898.i ]
   %.10.i = fcmp olt float %arg.a0, 0x3810000000000000
   %.17.i = fmul float %arg.a0, 0x4170000000000000
   %_make_log__locals__log_impl_v11__vphi56_0.2.0.i = select i1 %.10.i, float %.17.i, float %arg.a0

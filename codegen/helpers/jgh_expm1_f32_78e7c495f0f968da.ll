@@ -8,17 +8,17 @@ target triple = "x86_64-unknown-linux-gnu"
 define linkonce_odr noundef range(i32 -1, -2) i32 @jgh_expm1_f32(ptr noalias writeonly captures(none) initializes((0, 4)) %retptr, ptr noalias readnone captures(none) %excinfo, float %arg.a0) local_unnamed_addr #0 {
 B0:
   %.10.i = fcmp ogt float %arg.a0, 0x40562E4300000000
-  br i1 %.10.i, label %common.ret, label %B5393.i
+  br i1 %.10.i, label %common.ret, label %B6841.i
 
-B5393.i:                                          ; preds = %B0
+B6841.i:                                          ; preds = %B0
   %.27.i = fcmp olt float %arg.a0, -1.800000e+01
-  br i1 %.27.i, label %common.ret, label %B5411.i
+  br i1 %.27.i, label %common.ret, label %B6859.i
 
-B5411.i:                                          ; preds = %B5393.i
+B6859.i:                                          ; preds = %B6841.i
   br label %common.ret
 
-common.ret:                                       ; preds = %B5411.i, %B5393.i, %B0
-  %_make_expm1__locals__expm1_impl_v29__vphi66_0.2.0.i = phi float [ -1.800000e+01, %B5393.i ], [ %arg.a0, %B5411.i ], [ 0x40562E4300000000, %B0 ]
+common.ret:                                       ; preds = %B6859.i, %B6841.i, %B0
+  %_make_expm1__locals__expm1_impl_v29__vphi66_0.2.0.i = phi float [ -1.800000e+01, %B6841.i ], [ %arg.a0, %B6859.i ], [ 0x40562E4300000000, %B0 ]
   %0 = fcmp ogt float %arg.a0, 0x40562E4300000000
   %.44.i = fmul float %_make_expm1__locals__expm1_impl_v29__vphi66_0.2.0.i, 0x3FF7154760000000
   %.45.i = fadd float %.44.i, 0x4168000000000000

@@ -8,17 +8,17 @@ target triple = "x86_64-unknown-linux-gnu"
 define linkonce_odr noundef range(i32 -1, -2) i32 @jgh_expm1_f64(ptr noalias writeonly captures(none) initializes((0, 8)) %retptr, ptr noalias readnone captures(none) %excinfo, double %arg.a0) local_unnamed_addr #0 {
 B0:
   %.10.i = fcmp ogt double %arg.a0, 0x40862E42FEFA39EF
-  br i1 %.10.i, label %common.ret, label %B5735.i
+  br i1 %.10.i, label %common.ret, label %B7183.i
 
-B5735.i:                                          ; preds = %B0
+B7183.i:                                          ; preds = %B0
   %.27.i = fcmp olt double %arg.a0, -4.000000e+01
-  br i1 %.27.i, label %common.ret, label %B5753.i
+  br i1 %.27.i, label %common.ret, label %B7201.i
 
-B5753.i:                                          ; preds = %B5735.i
+B7201.i:                                          ; preds = %B7183.i
   br label %common.ret
 
-common.ret:                                       ; preds = %B5753.i, %B5735.i, %B0
-  %_make_expm1__locals__expm1_impl_v33__vphi66_0.2.0.i = phi double [ -4.000000e+01, %B5735.i ], [ %arg.a0, %B5753.i ], [ 0x40862E42FEFA39EF, %B0 ]
+common.ret:                                       ; preds = %B7201.i, %B7183.i, %B0
+  %_make_expm1__locals__expm1_impl_v33__vphi66_0.2.0.i = phi double [ -4.000000e+01, %B7183.i ], [ %arg.a0, %B7201.i ], [ 0x40862E42FEFA39EF, %B0 ]
   %0 = fcmp ogt double %arg.a0, 0x40862E42FEFA39EF
   %const = bitcast i64 4607182418800017408 to i64
   %.44.i = fmul double %_make_expm1__locals__expm1_impl_v33__vphi66_0.2.0.i, 0x3FF71547652B82FE

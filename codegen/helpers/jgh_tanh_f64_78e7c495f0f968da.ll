@@ -5,18 +5,27 @@ target datalayout = "e-m:e-p270:32:32-p271:32:32-p272:64:64-i64:64-i128:128-f80:
 target triple = "x86_64-unknown-linux-gnu"
 
 ; Function Attrs: mustprogress nofree norecurse nosync nounwind willreturn memory(argmem: write)
-define linkonce_odr noundef range(i32 -1, -2) i32 @jgh_sigmoid_f64(ptr noalias writeonly captures(none) initializes((0, 8)) %retptr, ptr noalias readnone captures(none) %excinfo, double %arg.a0) local_unnamed_addr #0 {
-common.ret:
-  %const = bitcast i64 4607182418800017408 to i64
+define linkonce_odr noundef range(i32 -1, -2) i32 @jgh_tanh_f64(ptr noalias writeonly captures(none) initializes((0, 8)) %retptr, ptr noalias readnone captures(none) %excinfo, double %arg.a0) local_unnamed_addr #0 {
+B0:
   %.11.i = tail call double @llvm.fabs.f64(double %arg.a0)
-  %.12.i = fneg double %.11.i
-  %.38.i = fcmp ogt double %.11.i, 7.460000e+02
-  %_impl__locals__sigmoid_impl_v52__make_exp__locals__exp_impl_v53__vphi66_0.2.0.i = select i1 %.38.i, double -7.460000e+02, double %.12.i
-  %.55.i = fmul double %_impl__locals__sigmoid_impl_v52__make_exp__locals__exp_impl_v53__vphi66_0.2.0.i, 0x3FF71547652B82FE
+  %.12.i = fmul double %.11.i, -2.000000e+00
+  %.17.i = fcmp ogt double %.12.i, 0x40862E42FEFA39EF
+  br i1 %.17.i, label %common.ret, label %B30313.i
+
+B30313.i:                                         ; preds = %B0
+  %.38.i = fcmp olt double %.12.i, -4.000000e+01
+  br i1 %.38.i, label %common.ret, label %B30331.i
+
+B30331.i:                                         ; preds = %B30313.i
+  br label %common.ret
+
+common.ret:                                       ; preds = %B30331.i, %B30313.i, %B0
+  %_impl__locals__tanh_impl_v42__make_expm1__locals__expm1_impl_v43__vphi66_0.2.0.i = phi double [ -4.000000e+01, %B30313.i ], [ %.12.i, %B30331.i ], [ 0x40862E42FEFA39EF, %B0 ]
+  %.55.i = fmul double %_impl__locals__tanh_impl_v42__make_expm1__locals__expm1_impl_v43__vphi66_0.2.0.i, 0x3FF71547652B82FE
   %.56.i = fadd double %.55.i, 0x4338000000000000
   %.57.i = fadd double %.56.i, 0xC338000000000000
   %.58.i = fmul double %.57.i, 0x3FE62E42FEE00000
-  %.59.i = fsub double %_impl__locals__sigmoid_impl_v52__make_exp__locals__exp_impl_v53__vphi66_0.2.0.i, %.58.i
+  %.59.i = fsub double %_impl__locals__tanh_impl_v42__make_expm1__locals__expm1_impl_v43__vphi66_0.2.0.i, %.58.i
   %.60.i = fmul double %.57.i, 0x3DEA39EF35793C76
   %.61.i = fsub double %.59.i, %.60.i
   %.62.i = fmul double %.61.i, %.61.i
@@ -40,30 +49,26 @@ common.ret:
   %.81.i = fadd double %.80.i, 0x3FE0000000000001
   %.82.i = fmul double %.62.i, %.81.i
   %.83.i = fadd double %.61.i, %.82.i
-  %.84.i = fadd double %.83.i, 1.000000e+00
-  %.85.i = bitcast double %.56.i to i64
-  %.86.i = add i64 %.85.i, -4843621399236968448
-  %.87.i = ashr i64 %.86.i, 1
-  %.88.i = sub i64 %.85.i, %.87.i
-  %.89.i = shl i64 %.87.i, 52
-  %.90.i = add i64 %.89.i, %const
-  %.91.i = bitcast i64 %.90.i to double
-  %.92.i = fmul double %.84.i, %.91.i
-  %.93.i = shl i64 %.88.i, 52
-  %.94.i = add i64 %.93.i, %const
-  %.95.i = bitcast i64 %.94.i to double
-  %.96.i = fmul double %.92.i, %.95.i
-  %.101.i = fadd double %.96.i, 1.000000e+00
-  %.105.i = fdiv double 1.000000e+00, %.101.i
-  %.110.i = fcmp oge double %arg.a0, 0.000000e+00
-  %.125.i = fmul double %.96.i, %.105.i
-  %_impl__locals__sigmoid_impl_v52__vphi118_0.2.0.i = select i1 %.110.i, double %.105.i, double %.125.i
-  store double %_impl__locals__sigmoid_impl_v52__vphi118_0.2.0.i, ptr %retptr, align 8
+  %.84.i = bitcast double %.56.i to i64
+  %.86.i = shl i64 %.84.i, 52
+  %.87.i = add i64 %.86.i, 4607182418800017408
+  %.88.i = bitcast i64 %.87.i to double
+  %.89.i = fmul double %.83.i, %.88.i
+  %.90.i = fadd double %.88.i, -1.000000e+00
+  %.91.i = fadd double %.90.i, %.89.i
+  %.92.i = fneg double %.91.i
+  %.93.i = fadd double %.91.i, 2.000000e+00
+  %.97.i = fdiv double %.92.i, %.93.i
+  %.104.i = tail call double @llvm.copysign.f64(double %.97.i, double %arg.a0)
+  store double %.104.i, ptr %retptr, align 8
   ret i32 0
 }
 
 ; Function Attrs: nocallback nocreateundeforpoison nofree nosync nounwind speculatable willreturn memory(none)
 declare double @llvm.fabs.f64(double) #1
+
+; Function Attrs: nocallback nocreateundeforpoison nofree nosync nounwind speculatable willreturn memory(none)
+declare double @llvm.copysign.f64(double, double) #1
 
 attributes #0 = { mustprogress nofree norecurse nosync nounwind willreturn memory(argmem: write) }
 attributes #1 = { nocallback nocreateundeforpoison nofree nosync nounwind speculatable willreturn memory(none) }

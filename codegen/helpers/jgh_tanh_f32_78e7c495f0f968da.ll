@@ -10,17 +10,17 @@ B0:
   %.11.i = tail call float @llvm.fabs.f32(float %arg.a0)
   %.12.i = fmul float %.11.i, -2.000000e+00
   %.17.i = fcmp ogt float %.12.i, 0x40562E4300000000
-  br i1 %.17.i, label %common.ret, label %B12177.i
+  br i1 %.17.i, label %common.ret, label %B15073.i
 
-B12177.i:                                         ; preds = %B0
+B15073.i:                                         ; preds = %B0
   %.38.i = fcmp olt float %.12.i, -1.800000e+01
-  br i1 %.38.i, label %common.ret, label %B12195.i
+  br i1 %.38.i, label %common.ret, label %B15091.i
 
-B12195.i:                                         ; preds = %B12177.i
+B15091.i:                                         ; preds = %B15073.i
   br label %common.ret
 
-common.ret:                                       ; preds = %B12195.i, %B12177.i, %B0
-  %_impl__locals__tanh_impl_v37__make_expm1__locals__expm1_impl_v38__vphi66_0.2.0.i = phi float [ -1.800000e+01, %B12177.i ], [ %.12.i, %B12195.i ], [ 0x40562E4300000000, %B0 ]
+common.ret:                                       ; preds = %B15091.i, %B15073.i, %B0
+  %_impl__locals__tanh_impl_v37__make_expm1__locals__expm1_impl_v38__vphi66_0.2.0.i = phi float [ -1.800000e+01, %B15073.i ], [ %.12.i, %B15091.i ], [ 0x40562E4300000000, %B0 ]
   %.55.i = fmul float %_impl__locals__tanh_impl_v37__make_expm1__locals__expm1_impl_v38__vphi66_0.2.0.i, 0x3FF7154760000000
   %.56.i = fadd float %.55.i, 0x4168000000000000
   %.57.i = fadd float %.56.i, 0xC168000000000000
