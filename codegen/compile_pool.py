@@ -6,6 +6,10 @@ other. Here some of them go to helper processes (`python -m codegen.compile_pool
 and kept), which compile them into the kernel cache under the same file locks; the calling
 process compiles its own share meanwhile and then loads theirs from disk (a few ms each).
 
+Kernels that llvm_cpu compiles (20-40 ms each) are shared another way (`share`): a helper
+takes the new ones from the back of the list while the caller compiles from the front, the
+kernel's file lock deciding who compiles it; the caller never waits for a helper.
+
 Helpers never import user code: they read (cache dir, key, source, signature) lines on stdin
 and answer on stdout. `JITGRAD_COMPILE_WORKERS=N` sets how many (default: cores - 1, at most
 4; 0 turns this off). A helper that fails or dies only means its kernels are compiled here.
@@ -113,6 +117,35 @@ def submit(jobs):
     return Batch(sent, owns_lock=True)
 
 
+_WRITE = threading.Lock()
+
+
+def running():
+    """Whether a helper is up already (no start-up to pay)."""
+    return any(w.poll() is None for w in _WORKERS)
+
+
+def share(jobs):
+    """Hand LLVM kernel jobs [(cache dir, key, source, signature)] to a helper, which compiles
+    them into the disk cache in this order (give it the caller's list reversed) and answers
+    nothing: the caller compiles from the front meanwhile, and each kernel's file lock decides
+    who compiles it and who loads it (a helper still starting takes none: never slower)."""
+    if not jobs or worker_count() == 0:
+        return False
+    with _WRITE:
+        workers = _alive()
+        if not workers:
+            return False
+        try:
+            for d, key, source, sig in jobs:
+                workers[0].stdin.write(json.dumps({"dir": str(d), "key": key, "source": source,
+                                                   "sig": list(sig), "compiler": "llvm"}) + "\n")
+            workers[0].stdin.flush()
+        except OSError:
+            return False
+    return True
+
+
 @atexit.register
 def _shutdown():
     for w in _WORKERS:
@@ -127,12 +160,19 @@ def _shutdown():
 
 def main():
     """The helper: compile each requested kernel into the cache, answer one line per job."""
-    from codegen.numba_cpu import _compile_disk
+    from codegen import llvm_cpu
     for line in sys.stdin:
         try:
             req = json.loads(line)
         except ValueError:
             continue
+        if req.get("compiler") == "llvm":      # no answer: the caller does not wait for these
+            try:
+                llvm_cpu.build(req["source"], tuple(map(tuple, req["sig"])), req["key"], pathlib.Path(req["dir"]))
+            except Exception:                   # (the caller compiles it itself)
+                pass
+            continue
+        from codegen.numba_cpu import _compile_disk
         try:
             _compile_disk(pathlib.Path(req["dir"]), req["key"], req["source"], tuple(map(tuple, req["sig"])))
             out = {"key": req["key"], "ok": True}

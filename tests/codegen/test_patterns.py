@@ -2,6 +2,7 @@
 unrolled steps; the driver passes sizes, strides and size-derived constants at run time."""
 import os
 import subprocess
+import time
 import sys
 import textwrap
 import warnings
@@ -217,6 +218,27 @@ def test_helper_processes_compile_part_of_a_programs_kernels(tmp_path, monkeypat
     assert len(new) >= compile_pool.MIN_JOBS and all(lk.origin == "compiled" for lk in new), c.source
     assert all((tmp_path / f"jg_{lk.key}.py").exists() for lk in new)
     assert sent and set(sent) < {lk.key for lk in new}      # a helper took a share, the caller the rest
+
+
+def test_a_helper_compiles_llvm_kernels_from_the_back_while_the_caller_takes_the_front(tmp_path, monkeypatch):
+    """compile_pool.share: the helper compiles the new kernels it is given into the disk cache
+    (no answer awaited); the caller then finds them there, and either side's file lock makes
+    a kernel compiled once. Same results as eager."""
+    from codegen import compile_pool
+    monkeypatch.setenv("JITGRAD_COMPILE_WORKERS", "1")
+    monkeypatch.setattr(numba_cpu, "SHARE_MIN_COLD", 2)
+    monkeypatch.setattr(numba_cpu, "SHARE_MIN", 2)
+    shared, real = [], compile_pool.share
+    monkeypatch.setattr(compile_pool, "share", lambda jobs: shared.extend(jobs) or real(jobs))
+    p, x = _many_kernels_program()
+    c = compile_program(p, cache_dir=tmp_path)
+    _check(c, p, (x,))
+    keys = [j[1] for j in shared]
+    assert keys and keys == [lk.key for lk in c.kernels.values() if lk.key in keys][::-1]
+    deadline = time.time() + 60       # the helper goes through all of them (loading what it finds)
+    while time.time() < deadline and not all((tmp_path / f"jgl_{k}.o").exists() for k in keys):
+        time.sleep(0.05)
+    assert all(numba_cpu.llvm_cpu._read_object(tmp_path / f"jgl_{k}.o", k) for k in keys)
 
 
 def test_a_dead_helper_leaves_its_kernels_to_the_caller(tmp_path, monkeypatch):
