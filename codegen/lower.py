@@ -308,13 +308,19 @@ class Nest:
             return [self.matmul]
         return emit_loops(self.extents, self.stores, self.reduces)
 
+    def _leaves(self):
+        """The statements that touch buffers, without the loops around them."""
+        if self.matmul is not None:
+            return [self.matmul]
+        return self.stores + [Reduce(acc, e) for _, acc, e, _ in self.reduces] + [r[3] for r in self.reduces]
+
     @property
     def reads(self):
-        return buffers_read(self.stmts())
+        return buffers_read(self._leaves())
 
     @property
     def writes(self):
-        return buffers_written(self.stmts())
+        return buffers_written(self._leaves())
 
 
 def loop_vars(n):
@@ -601,7 +607,8 @@ class Lowering:
         last_w, last_rw = {}, {}   # buffer -> last group that writes it / reads or writes it
         room = defaultdict(list)   # extents -> fusable groups with room, ascending
         for n in self.nests:
-            dep = max([last_w.get(b, -1) for b in n.reads] + [last_rw.get(b, -1) for b in n.writes], default=-1)
+            reads, writes = n.reads, n.writes
+            dep = max([last_w.get(b, -1) for b in reads] + [last_rw.get(b, -1) for b in writes], default=-1)
             cands = room[n.extents] if self.fuse and n.fusable else ()
             j = bisect.bisect_right(cands, dep)
             if j < len(cands):
@@ -614,9 +621,9 @@ class Lowering:
                 groups.append([n.extents, [n], n.fusable])
                 if self.fuse and n.fusable:
                     room[n.extents].append(gi)
-            for b in n.reads:
+            for b in reads:
                 last_rw[b] = max(last_rw.get(b, -1), gi)
-            for b in n.writes:
+            for b in writes:
                 last_w[b] = max(last_w.get(b, -1), gi)
                 last_rw[b] = max(last_rw.get(b, -1), gi)
         body = []
