@@ -557,9 +557,11 @@ def bind(prim, *args, **params):
     traced = recording and any(t._traced for t in ins)
     try:
         prim.check(datas, params)
-        with np.errstate(all="ignore"):
-            out = prim.abstract_eval(datas, params) if traced and not STATE.anomaly and STATE.abstract \
-                else prim.impl(*datas, **params)
+        if traced and STATE.abstract and not STATE.anomaly:
+            out = prim.abstract_eval(datas, params)
+        else:
+            with np.errstate(all="ignore"):
+                out = prim.impl(*datas, **params)
     except ShapeError as e:
         raise ShapeError(f"{prim.name}: {e} at {where_str()}") from None
     except (ValueError, TypeError, IndexError) as e:
