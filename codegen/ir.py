@@ -249,6 +249,32 @@ def walk_stmts(body):
             yield from walk_stmts(s.body)
 
 
+_NONE = frozenset()
+
+
+def loads_of(e):
+    """The buffers an expression loads from, its loads' indices included. Cached on each node
+    (expressions are immutable, shared DAGs: fusion asks this of every nest, many times)."""
+    r = e.__dict__.get("_loads")
+    if r is not None:
+        return r
+    stack = [e]
+    while stack:                      # post-order without recursion (long chains)
+        x = stack[-1]
+        if "_loads" in x.__dict__:
+            stack.pop()
+            continue
+        kids = children(x)
+        todo = [k for k in kids if "_loads" not in k.__dict__]
+        if todo:
+            stack.extend(todo)
+            continue
+        got = _NONE.union(*(k.__dict__["_loads"] for k in kids)) if kids else _NONE
+        object.__setattr__(x, "_loads", got | {x.buf} if isinstance(x, Load) else got)
+        stack.pop()
+    return e.__dict__["_loads"]
+
+
 def buffers_read(stmts):
     out = set()
     for s in walk_stmts(stmts):
@@ -257,7 +283,7 @@ def buffers_read(stmts):
         if isinstance(s, Store) and s.accumulate:
             out.add(s.buf)
         for e in stmt_exprs(s):
-            out |= {x.buf for x in walk_expr(e) if isinstance(x, Load)}
+            out |= loads_of(e)
     return out
 
 
