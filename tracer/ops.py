@@ -671,13 +671,32 @@ def _np_method(fn):
     return method
 
 
+def _bool_only(logical, ufunc):
+    """`&`, `|`, `~` on booleans are the logical ops; on integers NumPy's bitwise ops (no grad)."""
+    def fn(*xs):
+        if builtins.all(np.asarray(x.data if isinstance(x, Tensor) else x).dtype == np.bool_ for x in xs):
+            return logical(*xs)
+        datas = [np.asarray(x.data if isinstance(x, Tensor) else x) for x in xs]
+        if not builtins.all(d.dtype.kind in "biu" for d in datas):
+            raise TypeError(f"{ufunc.__name__}: bitwise ops take integer or boolean tensors, got "
+                            f"{', '.join(str(d.dtype) for d in datas)} at {where_str()}")
+        if STATE.trace_depth and builtins.any(isinstance(x, Tensor) and x._traced for x in xs):
+            raise TraceError(f"{ufunc.__name__} of integer tensors is not supported under jit_grad "
+                             f"(it would be computed once, at trace time) at {where_str()}")
+        return Tensor(ufunc(*datas))
+    return fn
+
+
 _METHODS = {
     "__add__": add, "__radd__": _rev(add), "__sub__": sub, "__rsub__": _rev(sub),
     "__mul__": mul, "__rmul__": _rev(mul), "__truediv__": div, "__rtruediv__": _rev(div),
     "__pow__": pow, "__rpow__": _rev(pow), "__matmul__": matmul, "__rmatmul__": _rev(matmul),
     "__neg__": neg, "__pos__": lambda self: self, "__abs__": abs,
     "__lt__": lt, "__le__": le, "__gt__": gt, "__ge__": ge, "__eq__": eq, "__ne__": ne,
-    "__and__": logical_and, "__or__": logical_or, "__invert__": logical_not,
+    # on booleans the logical ops (recorded); on integers bitwise, as PyTorch's and NumPy's
+    "__and__": _bool_only(logical_and, np.bitwise_and), "__rand__": _rev(_bool_only(logical_and, np.bitwise_and)),
+    "__or__": _bool_only(logical_or, np.bitwise_or), "__ror__": _rev(_bool_only(logical_or, np.bitwise_or)),
+    "__invert__": _bool_only(logical_not, np.invert),
     "__getitem__": getitem, "__setitem__": _setitem,
     "sum": _np_method(sum), "mean": _np_method(mean), "max": _np_method(max),
     "min": _np_method(min), "logsumexp": logsumexp,
@@ -692,18 +711,6 @@ for _n, _f in _METHODS.items():
 for _n, _f in INPLACE.items():
     setattr(Tensor, _n, _inplace(_f, _n))
 Tensor.__hash__ = lambda self: id(self)
-
-def _bool_only(logical, ufunc):
-    """`&`, `|`, `~` on booleans are the logical ops; on integers NumPy's bitwise ops (no grad)."""
-    def fn(*xs):
-        if builtins.all(np.asarray(x.data if isinstance(x, Tensor) else x).dtype == np.bool_ for x in xs):
-            return logical(*xs)
-        if STATE.trace_depth and builtins.any(isinstance(x, Tensor) and x._traced for x in xs):
-            raise TraceError(f"{ufunc.__name__} of integer tensors is not supported under jit_grad "
-                             f"(it would be computed once, at trace time) at {where_str()}")
-        return Tensor(ufunc(*(x.data if isinstance(x, Tensor) else x for x in xs)))
-    return fn
-
 
 def _no_out(fn, name):
     """A NumPy function signature on a jitgrad op: `dtype`/`out` and friends are refused."""

@@ -61,3 +61,19 @@ def test_numpy_out_and_dtype_arguments_are_refused():
     x = jg.tensor([1.0, 2.0], requires_grad=True)
     with pytest.raises(TypeError, match="out= is not supported"):
         np.sum(x, out=np.empty(()))
+
+
+def test_and_or_invert_are_logical_on_booleans_and_bitwise_on_integers():
+    """PyTorch's and NumPy's meaning: `&` on integer tensors is bitwise (it was logical, a wrong
+    value without a word); on booleans the recorded logical ops; floats are refused by name."""
+    a, b = np.array([1, 2, 6]), np.array([3, 1, 4])
+    ta, tb = jg.tensor(a), jg.tensor(b)
+    for got, want in [(ta & tb, a & b), (ta | tb, a | b), (~ta, ~a), (ta & 3, a & 3), (3 & ta, 3 & a),
+                      (5 | ta, 5 | a)]:
+        assert got.dtype == want.dtype and np.array_equal(np.asarray(got), want)
+    m, n = jg.tensor(np.array([True, False, True])), np.array([True, True, False])
+    for got, want in [(m & n, [True, False, False]), (m | n, [True, True, True]), (~m, [False, True, False]),
+                      (n & m, [True, False, False])]:
+        assert got.dtype == np.bool_ and list(np.asarray(got)) == want
+    with pytest.raises(TypeError, match="bitwise_and: bitwise ops take integer or boolean tensors, got float64"):
+        jg.tensor([1.0]) & jg.tensor([2.0])
