@@ -894,6 +894,9 @@ class Compiled:
 
     @staticmethod
     def _coerce(a, shape, dt):
+        if not isinstance(a, np.ndarray) and (hasattr(a, "copy_to_host") or hasattr(a, "__cuda_array_interface__")):
+            # a device array given to CPU kernels: copied to the host each call, as at the trace
+            a = a.copy_to_host() if hasattr(a, "copy_to_host") else _cuda_to_host(a)
         a = np.asarray(a)
         if a.shape != shape:
             raise ValueError(f"compiled for an argument of shape {shape}, got {a.shape}")
@@ -905,6 +908,11 @@ class Compiled:
 
     def __repr__(self):
         return f"<Compiled {self.key} in={self._n} out={len(self._plan)} kernels={len(self.kernels)}>"
+
+
+def _cuda_to_host(a):
+    from numba import cuda
+    return cuda.as_cuda_array(a).copy_to_host()
 
 
 def _cstrides_bytes(shape, dt):

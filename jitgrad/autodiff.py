@@ -54,7 +54,7 @@ def prepare_args(args, argnums, traced=False):
         leaves, td = pytree.flatten(args[i])
         ts = []
         for leaf in leaves:
-            arr = pytree.as_array(leaf)
+            arr = pytree.as_array(pytree.refuse_device_array(leaf, "value_and_grad", i))
             if arr.dtype.kind not in "fc":
                 raise TypeError(f"argument {i} has dtype {arr.dtype}: only floating point arguments "
                                 f"can be differentiated (argnums={argnums})")

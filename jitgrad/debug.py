@@ -16,6 +16,8 @@ from tracer import STATE, Tensor
 from tracer import ops as _ops
 from tracer.engine import grad as _grad
 
+from . import pytree
+
 
 # ----------------------------------------------------------------------------- detect_anomaly
 class detect_anomaly:
@@ -66,7 +68,8 @@ def _prep_args(args):
     else:
         args = [args]
     out = []
-    for a in args:
+    for i, a in enumerate(args):
+        pytree.refuse_device_array(a, "check_grads", i)
         if isinstance(a, Tensor):
             a = a.data
         elif isinstance(a, (float, np.floating)):

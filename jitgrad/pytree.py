@@ -55,6 +55,16 @@ def to_numpy(tree):
     return unflatten(td, [l.data if isinstance(l, Tensor) else l for l in leaves])
 
 
+def refuse_device_array(x, who, i):
+    """Eager jitgrad computes on the host: a device array (numba.cuda, CuPy, torch) is refused
+    by name rather than turned into a 0-d object array."""
+    if (hasattr(x, "__cuda_array_interface__") or type(x).__name__ == "FakeCUDAArray") and not isinstance(x, np.ndarray):
+        raise TypeError(f"{who}: argument {i} is a device array of shape {tuple(x.shape)}; eager jitgrad "
+                        f"computes on the host: copy it there first (x.copy_to_host()), or compile with "
+                        f"jit_grad(..., backend='cuda')")
+    return x
+
+
 def as_array(x):
     """An argument at `argnums`: arrays stay, Python and NumPy scalars become 0-d arrays."""
     if isinstance(x, Tensor):

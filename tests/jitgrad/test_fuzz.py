@@ -22,6 +22,20 @@ def _readonly():
     return a
 
 
+class _DeviceArray:
+    """What a numba.cuda or CuPy device array shows jitgrad (no GPU needed)."""
+
+    def __init__(self, a):
+        self._a, self.shape, self.dtype = a, a.shape, a.dtype
+
+    @property
+    def __cuda_array_interface__(self):
+        return {"shape": self.shape, "typestr": self.dtype.str, "data": (0, False), "version": 3}
+
+    def copy_to_host(self):
+        return self._a.copy()
+
+
 INPUTS = {
     "plain": _base,
     "nan-inf": lambda: np.array([[np.nan, 1.0], [np.inf, -np.inf]]),
@@ -40,6 +54,7 @@ INPUTS = {
     "object": lambda: np.array([1.0, 2.0, 3.0], dtype=object),
     "python-list": lambda: [1.0, -2.0, 3.5],
     "python-float": lambda: 0.25,
+    "device-array": lambda: _DeviceArray(_base()),   # jit_grad (CPU) copies it to the host
 }
 
 
@@ -75,6 +90,8 @@ EXPECTED_ERRORS = {
     # a list is a pytree of Python floats: f gets a list, and `-x` fails in the user's own line
     ("python-list", "eager"): "unary -: 'list'", ("python-list", "check_grads"): "unary -: 'list'",
     ("python-list", "jit_grad"): "needs the concrete value of a traced tensor",
+    ("device-array", "eager"): "argument 0 is a device array of shape (4, 3); eager jitgrad computes on the host",
+    ("device-array", "check_grads"): "argument 0 is a device array",
 }
 
 
@@ -91,6 +108,8 @@ def outcome(inp, path):
 def _reference(inp):
     """The float64 eager result (float16 and float32 inputs are compared against it too)."""
     x = INPUTS[inp]()
+    if isinstance(x, _DeviceArray):
+        x = x.copy_to_host()
     if isinstance(x, np.ndarray) and x.dtype.kind == "f":
         x = x.astype(np.float64)
     return _eager(x)
