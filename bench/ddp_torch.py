@@ -16,17 +16,12 @@ import numpy as np
 from .ddp import runner_args
 
 
-def main(argv=None):
-    a = runner_args(argv)
+def _step(a, rank, world):
+    """(one training step, the parameters): the W2 MLP on this rank's shard, under DDP if world > 1."""
     import torch
-    import torch.distributed as dist
     from .systems import _torch_ops
     from .workloads import _mlp_params, _rng, w2_loss
 
-    torch.set_num_threads(1)
-    rank, world = int(os.environ.get("PMI_RANK", 0)), int(os.environ.get("PMI_SIZE", 1))
-    if world > 1:
-        dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{a.port}", rank=rank, world_size=world)
     sizes = tuple(int(s) for s in a.sizes.split(","))
     r = _rng()
     ps = [torch.nn.Parameter(torch.from_numpy(p)) for p in _mlp_params(r, sizes, np.float32)]
@@ -53,6 +48,19 @@ def main(argv=None):
         loss = model(Xo, yo)
         loss.backward()             # under DDP: gradients averaged over the ranks in here
         return loss
+    return step, ps
+
+
+def main(argv=None):
+    a = runner_args(argv)
+    import torch
+    import torch.distributed as dist
+
+    torch.set_num_threads(1)
+    rank, world = int(os.environ.get("PMI_RANK", 0)), int(os.environ.get("PMI_SIZE", 1))
+    if world > 1:
+        dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{a.port}", rank=rank, world_size=world)
+    step, ps = _step(a, rank, world)
 
     def slowest(t):
         if world == 1:
@@ -82,7 +90,6 @@ def main(argv=None):
                           "samples_per_s": a.batch / float(np.median(steps))}), flush=True)
     if world > 1:
         dist.destroy_process_group()
-
 
 if __name__ == "__main__":
     main()

@@ -350,6 +350,15 @@ ALU_TYPES = {
 }
 
 
+def _check_alu(x):
+    if x.op not in OPS or (OPS[x.op] is not None and OPS[x.op] != len(x.srcs)):
+        raise IRError(f"bad ALU {x.op}/{len(x.srcs)}")
+    want = ALU_TYPES.get(x.op, _same_as_result)(x)
+    if want is not None and ([s.dtype for s in x.srcs] != want[0] or x.dtype != want[1]):
+        raise IRError(f"{x!r}: {x.op} of {', '.join(str(s.dtype) for s in x.srcs)} -> {x.dtype}, "
+                      f"expected {', '.join(map(str, want[0]))} -> {want[1]}")
+
+
 def verify_kernel(k: Kernel):
     """Check scoping, typing and buffer invariants; raise IRError naming the first violation."""
     bufs = {b.name: b for b in k.params + k.outs + k.temps}
@@ -371,12 +380,7 @@ def verify_kernel(k: Kernel):
                 if x not in scope:
                     raise IRError(f"{x!r} used outside its scope")
             elif isinstance(x, ALU):
-                if x.op not in OPS or (OPS[x.op] is not None and OPS[x.op] != len(x.srcs)):
-                    raise IRError(f"bad ALU {x.op}/{len(x.srcs)}")
-                want = ALU_TYPES.get(x.op, _same_as_result)(x)
-                if want is not None and [s.dtype for s in x.srcs] != want[0] or want and x.dtype != want[1]:
-                    raise IRError(f"{x!r}: {x.op} of {', '.join(str(s.dtype) for s in x.srcs)} -> {x.dtype}, "
-                                  f"expected {', '.join(map(str, want[0]))} -> {want[1]}")
+                _check_alu(x)
             elif not isinstance(x, (Const, Sym)):
                 raise IRError(f"unknown expression {x!r}")
 
