@@ -779,5 +779,5 @@ def compile_cuda(program, cache_dir=None, fuse=True, check=False):
     require_cuda()
     from .passes import Options, run_pipeline
     t0 = time.perf_counter()
-    k = run_pipeline(program, Options(fuse=fuse, parallel=False), check=check)
+    k = run_pipeline(program, Options(fuse=fuse, parallel=False, row_sums=False), check=check)
     return CudaCompiled(program, k, cache_dir, passes_seconds=time.perf_counter() - t0)

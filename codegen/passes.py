@@ -22,6 +22,7 @@ PARALLEL_MIN_WORK = 1 << 17   # loop iterations below which fork/join and 5x com
 class Options:
     fuse: bool = True
     parallel: bool | None = None    # None: by work size; False: never; True: whenever legal
+    row_sums: bool = True           # sums over leading axes as rows added (serial; not for GPUs)
     skip: tuple = ()                # pass names to leave out (tests)
     extra: dict = field(default_factory=dict)
 

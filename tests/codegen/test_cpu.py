@@ -462,3 +462,16 @@ def test_every_primitive_kind_has_a_lowering():
     """The table's kind column decides how an equation is lowered (codegen.lower.LOWER)."""
     from codegen.lower import LOWER
     assert {p.kind for p in PRIMS.values()} <= set(LOWER)
+
+
+def test_a_sum_over_leading_axes_adds_rows_and_matches_eager():
+    """A bias gradient's sum over the batch is rows added into a row of float64 accumulators
+    (the inner loop along memory), not a reduction whose inner loop strides a row per step; the
+    same order of additions, so the same value as the reduction."""
+    from codegen.ir import Reduce, Store, walk_stmts
+    x = _r(64, 3, 32)
+    c = check(lambda x: T.sum(T.sum(T.tanh(x), axis=(0, 1)) ** 2), x)
+    stmts = list(walk_stmts(c.kernel.body))
+    assert any(isinstance(s, Store) and s.accumulate and s.buf.dtype == np.float64 for s in stmts), c.ir
+    reduced = [s for s in stmts if isinstance(s, Reduce)]
+    assert len(reduced) == 1, c.ir                          # only the final sum to a scalar
