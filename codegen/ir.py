@@ -346,7 +346,7 @@ ALU_TYPES = {
     **{op: lambda x: ([BOOL] * len(x.srcs), BOOL) for op in ("logical_and", "logical_or", "logical_not")},
     "where": lambda x: ([BOOL, x.dtype, x.dtype], x.dtype),
     **{op: lambda x: ([INT, INT], INT) for op in ("idiv", "mod", "wrap_index")},
-    "hash_uniform": lambda x: ([INT, INT], x.srcs and np.dtype(np.float64)),
+    "hash_uniform": lambda x: ([INT, INT], np.dtype(np.float64)),
 }
 
 

@@ -28,6 +28,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from tracer.tensor import is_device_array
+
 from .ir import (ALU, BOOL, INT, Acc, Const, Def, Idx, Kernel, Let, LetRef, Load, Loop, MatMul, Reduce,
                  Store, Sym, View, format_kernel, stmt_exprs, walk_expr, walk_stmts)
 from .lower import cstrides
@@ -894,7 +896,7 @@ class Compiled:
 
     @staticmethod
     def _coerce(a, shape, dt):
-        if not isinstance(a, np.ndarray) and (hasattr(a, "copy_to_host") or hasattr(a, "__cuda_array_interface__")):
+        if is_device_array(a):
             # a device array given to CPU kernels: copied to the host each call, as at the trace
             a = a.copy_to_host() if hasattr(a, "copy_to_host") else _cuda_to_host(a)
         a = np.asarray(a)

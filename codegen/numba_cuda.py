@@ -39,6 +39,8 @@ import warnings
 
 import numpy as np
 
+from tracer.tensor import is_device_array
+
 from .ir import ALU, BOOL, Acc, Def, Let, LetRef, Load, Loop, MatMul, Reduce, Store, format_kernel, walk_expr, \
     stmt_exprs, walk_stmts
 from .numba_cpu import RENDER as CPU_RENDER, _acc_init, _reduced_accs, const_src, expr_src, output_plan
@@ -666,10 +668,6 @@ def _import(modname, path):
 
 
 # ----------------------------------------------------------------------------- the callable
-def _is_device(a):
-    """A device array: `__cuda_array_interface__` (numba, CuPy, torch), or the simulator's."""
-    return (hasattr(a, "__cuda_array_interface__") or type(a).__name__ == "FakeCUDAArray") \
-        and not isinstance(a, np.ndarray)
 
 
 def _as_device(a, cuda):
@@ -724,7 +722,7 @@ class CudaCompiled:
     def _arg(self, i, a):
         cuda = self._cuda
         shape, dtype, size = self._in[i]
-        if not _is_device(a):
+        if not is_device_array(a):
             return cuda.to_device(np.ascontiguousarray(np.asarray(a, dtype=dtype)).reshape(size))
         d = _as_device(a, cuda)
         if tuple(d.shape) != shape or np.dtype(d.dtype) != dtype:
@@ -739,7 +737,7 @@ class CudaCompiled:
         cuda = self._cuda
         if len(arrays) != len(self._in):
             raise TypeError(f"compiled CUDA program takes {len(self._in)} arrays, got {len(arrays)}")
-        device = any(_is_device(a) for a in arrays)
+        device = any(is_device_array(a) for a in arrays)
         args = [self._arg(i, a) for i, a in enumerate(arrays)]
         with self._lock:
             err = cuda.to_device(np.zeros(1, np.int32)) if self._checks_index else None

@@ -16,6 +16,7 @@ from collections import namedtuple
 import numpy as np
 
 from tracer import Tensor, TraceError, make_program, tracing
+from tracer.tensor import is_device_array as _is_device_array
 from tracer.program import evaluate
 from tracer.rng import draw_seed
 
@@ -27,12 +28,6 @@ from .autodiff import (accumulate, call_differentiated, captured_leaves, differe
 
 CacheInfo = namedtuple("CacheInfo", "hits misses signatures")
 _ARRAY, _TREE, _STATIC, _SCALAR = range(4)
-
-
-def _is_device_array(x):
-    """CUDA device arrays: anything with __cuda_array_interface__, or the simulator's arrays."""
-    return (hasattr(x, "__cuda_array_interface__") or type(x).__name__ == "FakeCUDAArray") \
-        and not isinstance(x, np.ndarray)
 
 
 def _is_array(x):

@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from tracer import Tensor
+from tracer.tensor import is_device_array
 
 
 def is_leaf(x):
@@ -58,7 +59,7 @@ def to_numpy(tree):
 def refuse_device_array(x, who, i):
     """Eager jitgrad computes on the host: a device array (numba.cuda, CuPy, torch) is refused
     by name rather than turned into a 0-d object array."""
-    if (hasattr(x, "__cuda_array_interface__") or type(x).__name__ == "FakeCUDAArray") and not isinstance(x, np.ndarray):
+    if is_device_array(x):
         raise TypeError(f"{who}: argument {i} is a device array of shape {tuple(x.shape)}; eager jitgrad "
                         f"computes on the host: copy it there first (x.copy_to_host()), or compile with "
                         f"jit_grad(..., backend='cuda')")
@@ -69,7 +70,6 @@ def as_array(x):
     """An argument at `argnums`: arrays stay, Python and NumPy scalars become 0-d arrays."""
     if isinstance(x, Tensor):
         return x.data
-    if (hasattr(x, "__cuda_array_interface__") or type(x).__name__ == "FakeCUDAArray") \
-            and not isinstance(x, np.ndarray):
+    if is_device_array(x):
         return x
     return np.asarray(x)

@@ -674,9 +674,9 @@ def _np_method(fn):
 def _bool_only(logical, ufunc):
     """`&`, `|`, `~` on booleans are the logical ops; on integers NumPy's bitwise ops (no grad)."""
     def fn(*xs):
-        if builtins.all(np.asarray(x.data if isinstance(x, Tensor) else x).dtype == np.bool_ for x in xs):
-            return logical(*xs)
         datas = [np.asarray(x.data if isinstance(x, Tensor) else x) for x in xs]
+        if builtins.all(d.dtype == np.bool_ for d in datas):
+            return logical(*xs)
         if not builtins.all(d.dtype.kind in "biu" for d in datas):
             raise TypeError(f"{ufunc.__name__}: bitwise ops take integer or boolean tensors, got "
                             f"{', '.join(str(d.dtype) for d in datas)} at {where_str()}")
@@ -687,6 +687,9 @@ def _bool_only(logical, ufunc):
     return fn
 
 
+_AND, _OR, _NOT = (_bool_only(logical_and, np.bitwise_and), _bool_only(logical_or, np.bitwise_or),
+                   _bool_only(logical_not, np.invert))
+
 _METHODS = {
     "__add__": add, "__radd__": _rev(add), "__sub__": sub, "__rsub__": _rev(sub),
     "__mul__": mul, "__rmul__": _rev(mul), "__truediv__": div, "__rtruediv__": _rev(div),
@@ -694,9 +697,7 @@ _METHODS = {
     "__neg__": neg, "__pos__": lambda self: self, "__abs__": abs,
     "__lt__": lt, "__le__": le, "__gt__": gt, "__ge__": ge, "__eq__": eq, "__ne__": ne,
     # on booleans the logical ops (recorded); on integers bitwise, as PyTorch's and NumPy's
-    "__and__": _bool_only(logical_and, np.bitwise_and), "__rand__": _rev(_bool_only(logical_and, np.bitwise_and)),
-    "__or__": _bool_only(logical_or, np.bitwise_or), "__ror__": _rev(_bool_only(logical_or, np.bitwise_or)),
-    "__invert__": _bool_only(logical_not, np.invert),
+    "__and__": _AND, "__rand__": _rev(_AND), "__or__": _OR, "__ror__": _rev(_OR), "__invert__": _NOT,
     "__getitem__": getitem, "__setitem__": _setitem,
     "sum": _np_method(sum), "mean": _np_method(mean), "max": _np_method(max),
     "min": _np_method(min), "logsumexp": logsumexp,
@@ -740,6 +741,5 @@ UFUNCS = {
     "greater_equal": ge, "equal": eq, "not_equal": ne, "matmul": matmul,
     **{P[n].ufunc: f for n, f in PUBLIC.items() if P[n].ufunc},
     "logical_and": logical_and, "logical_or": logical_or, "logical_not": logical_not,
-    "bitwise_and": _bool_only(logical_and, np.bitwise_and),  # ndarray & Tensor on booleans
-    "bitwise_or": _bool_only(logical_or, np.bitwise_or), "invert": _bool_only(logical_not, np.invert),
+    "bitwise_and": _AND, "bitwise_or": _OR, "invert": _NOT,   # ndarray & Tensor: as Tensor & Tensor
 }

@@ -286,7 +286,7 @@ def _concat_shape(datas, axis):
 SHAPE_RULES = {   # kind -> (datas, params) -> result shape; dtype from _result_dtype
     "elementwise": lambda datas, p: broadcast_shapes(*(d.shape for d in datas)),
     "reduce": lambda datas, p: _reduced_shape(datas[0].shape, p["axes"], p["keepdims"]),
-    "matmul": lambda datas, p: np.broadcast_shapes(datas[0].shape[:-2], datas[1].shape[:-2])
+    "matmul": lambda datas, p: broadcast_shapes(datas[0].shape[:-2], datas[1].shape[:-2])
     + (datas[0].shape[-2], datas[1].shape[-1]),
     "concat": lambda datas, p: _concat_shape(datas, p["axis"]),
 }

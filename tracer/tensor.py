@@ -523,6 +523,12 @@ def _weak_scalar(x, like):
     return Tensor(np.asarray(x, dtype=kind_dtype), _user=False)
 
 
+def is_device_array(x):
+    """A CUDA device array: `__cuda_array_interface__` (numba, CuPy, torch), or the simulator's."""
+    return (hasattr(x, "__cuda_array_interface__") or type(x).__name__ == "FakeCUDAArray") \
+        and not isinstance(x, np.ndarray)
+
+
 def as_input(x, like=None):
     if isinstance(x, Tensor):
         return x
@@ -530,7 +536,7 @@ def as_input(x, like=None):
         return Tensor(np.asarray(x), _user=False)  # NumPy scalars are strongly typed (NEP 50)
     if isinstance(x, (bool, int, float, complex)):
         return _weak_scalar(x, like)
-    if hasattr(x, "__cuda_array_interface__") and not isinstance(x, np.ndarray):
+    if is_device_array(x):
         raise TypeError(f"a device array was passed to an eager op; copy it to the host first")
     if not isinstance(x, np.ndarray):
         return Tensor(np.asarray(x), _user=False)

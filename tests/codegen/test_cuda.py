@@ -244,13 +244,13 @@ def test_device_in_device_out_host_in_host_out():
     assert all(isinstance(h, np.ndarray) for h in host)
     dx, dw = cuda.to_device(x), cuda.to_device(w)
     dev = c(dx, dw)
-    assert all(nc._is_device(d) for d in dev)
+    assert all(nc.is_device_array(d) for d in dev)
     assert dev[0].shape == () and dev[1].shape == (20,)
     for d, h in zip(dev, host):
         np.testing.assert_allclose(d.copy_to_host(), h, rtol=1e-6)
     # mixed: one parameter on the device, one host array: results on the device
     mixed = c(dx, w)
-    assert all(nc._is_device(d) for d in mixed)
+    assert all(nc.is_device_array(d) for d in mixed)
     # outputs can be fed back in (parameters stay on the device across calls)
     again = c(dev[1], dw)
     np.testing.assert_allclose(again[1].copy_to_host(),
@@ -323,7 +323,7 @@ def test_jit_grad_cuda_w1():
     # device arrays in: device arrays out, same values, same compiled signature
     from numba import cuda
     dv, (dgx, dgw) = f(cuda.to_device(x), cuda.to_device(w))
-    assert nc._is_device(dgx) and nc._is_device(dgw)
+    assert nc.is_device_array(dgx) and nc.is_device_array(dgw)
     np.testing.assert_allclose(dgx.copy_to_host(), np.asarray(ex), rtol=1e-5, atol=1e-6)
     misses = f.cache_info().misses
     f(dgx, cuda.to_device(w))  # device outputs fed back: a cached call, no recompilation
