@@ -67,6 +67,7 @@ def main():
     import tracer
     rng = np.random.default_rng(0)
     f32 = lambda *s: rng.standard_normal(s).astype(np.float32)  # noqa: E731
+    c128 = lambda *s: rng.standard_normal(s) + 1j * rng.standard_normal(s)  # noqa: E731
     y = np.array([0, 2, 1, 1])
     cases = [
         (lambda x, w: jg.sum(jg.tanh(x * w + 0.5) ** 2 * jg.exp(-x * x) + jg.sigmoid(w)), f32(5000), f32(5000)),
@@ -88,6 +89,13 @@ def main():
          + jg.sum(jg.nn.functional.max_pool2d(x, 3, 2, 1))
          + jg.sum(jg.where(tracer.ops.uniform(s, x.shape) > 0.5, x, 0.0)),
          f32(2, 3, 8, 8), f32(4, 3, 3, 3), np.array(7, np.int64)),
+        # complex: cmath on the device, |z|, the real part, conjugates in every gradient
+        (lambda z, w: jg.sum(jg.abs(jg.exp(z) * jg.sin(z) - jg.cos(z) + jg.log1p(z) * jg.expm1(z)
+                                    + jg.sqrt(z) / jg.tanh(z) + jg.log(z) + z @ w) ** 2)
+         + jg.sum(jg.real(z ** 3 * jg.conj(z))) + jg.sum(jg.imag(jg.mean(z, 0))),
+         c128(6, 5), c128(5, 5)),
+        (lambda z: jg.sum(jg.abs(z * z)), c128(300).astype(np.complex64)),
+        (lambda z: jg.sum(jg.abs(jg.sum(z * z, 0)) ** 2), c128(600, 3)),       # complex partial sums
     ]
     total = 0
     with tempfile.TemporaryDirectory() as d:

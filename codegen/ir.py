@@ -18,7 +18,7 @@ BOOL = np.dtype(np.bool_)
 # scalar ops a backend must render, with their arity: every elementwise primitive that is an
 # op of its own (not a pass-through such as stop_gradient), and the index arithmetic lowering adds
 OPS = {**{p.name: p.arity for p in PRIMS.values() if p.kind == "elementwise" and p.expr != "{0}"},
-       "idiv": 2, "mod": 2, "wrap_index": 2, "hash_uniform": 2}
+       "idiv": 2, "mod": 2, "wrap_index": 2, "hash_uniform": 2, "real": 1}
 TRANSCENDENTAL = {p.name for p in PRIMS.values() if p.cost > 1}
 
 
@@ -347,7 +347,18 @@ ALU_TYPES = {
     "where": lambda x: ([BOOL, x.dtype, x.dtype], x.dtype),
     **{op: lambda x: ([INT, INT], INT) for op in ("idiv", "mod", "wrap_index")},
     "hash_uniform": lambda x: ([INT, INT], np.dtype(np.float64)),
+    "real": lambda x: ([complex_dtype(x.dtype)], x.dtype),
+    "abs": lambda x: ([complex_dtype(x.dtype) if x.srcs[0].dtype.kind == "c" else x.dtype], x.dtype),
 }
+
+
+def real_dtype(dt):
+    """float64 for complex128, float32 for complex64 (the dtype of z.real)."""
+    return np.dtype(np.dtype(dt).char.lower()) if np.dtype(dt).kind == "c" else np.dtype(dt)
+
+
+def complex_dtype(dt):
+    return np.result_type(dt, np.complex64)
 
 
 def _check_alu(x):

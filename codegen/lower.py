@@ -23,7 +23,7 @@ from tracer.primitives import PRIMS
 from tracer.program import Literal, Program, Var
 
 from .ir import (ALU, BOOL, INT, TRANSCENDENTAL, Acc, Buffer, Const, Def, Idx, Kernel, Load, Loop,
-                 MatMul, Reduce, Store, View, buffers_read, buffers_written)
+                 MatMul, Reduce, Store, View, buffers_read, buffers_written, real_dtype)
 
 F64 = np.dtype(np.float64)
 RECOMPUTE_MAX_COST = 8      # recompute a value in each consumer nest below this cost
@@ -271,6 +271,10 @@ def cast(e, dtype):
     dtype = np.dtype(dtype)
     if e.dtype == dtype:
         return e
+    if e.dtype.kind == "c" and dtype.kind != "c":   # complex to real keeps the real part, as eagerly
+        if isinstance(e, Const):
+            return Const(np.asarray(e.value).real.astype(dtype).item(), dtype)
+        return cast(ALU("real", (e,), real_dtype(e.dtype)), dtype)
     if isinstance(e, Const):
         return Const(np.asarray(e.value).astype(dtype).item(), dtype)
     return ALU("cast", (e,), dtype)
@@ -287,6 +291,8 @@ def scalar_op(prim, srcs, out_dtype):
         return ALU(prim, tuple(cast(s, BOOL) for s in srcs), BOOL)
     if prim == "where":
         return ALU("where", (cast(srcs[0], BOOL), cast(srcs[1], out_dtype), cast(srcs[2], out_dtype)), out_dtype)
+    if prim == "abs" and srcs[0].dtype.kind == "c":     # |z|: complex in, real out
+        return ALU("abs", (srcs[0],), real_dtype(srcs[0].dtype))
     return ALU(prim, tuple(cast(s, out_dtype) for s in srcs), out_dtype)
 
 

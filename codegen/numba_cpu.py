@@ -84,7 +84,8 @@ RENDER = {
     "where": lambda a, dt: f"({a[1]} if {a[0]} else {a[2]})",
     "cast": lambda a, dt: f"({a[0]} != 0)" if dt == BOOL else f"np.{dt.name}({a[0]})",
     "abs": lambda a, dt: f"abs({a[0]})",
-    "conj": lambda a, dt: f"np.conj({a[0]})",     # complex only (jit_grad refuses complex arguments today)
+    "conj": lambda a, dt: f"np.conj({a[0]})",     # complex only (ops.conj records it for complex tensors)
+    "real": lambda a, dt: f"({a[0]}).real",
     "pow": lambda a, dt: f"pow({a[0]}, {a[1]})" if dt.kind == "f" else f"({a[0]} ** {a[1]})",
     "erf": lambda a, dt: f"erf32({a[0]})" if dt == np.float32 else f"erf({a[0]})",   # float64: libm's math.erf
     **{op: _math(op) for op in "exp log log1p expm1 tanh sigmoid softplus sin cos sqrt".split()},

@@ -20,7 +20,8 @@ if _os.environ.get("JITGRAD_TUNE_THREADS", "1") != "0":
 
 from tracer import (AnomalyError, ShapeError, Tensor, TraceError, enable_grad, is_grad_enabled,
                     no_grad, set_grad_enabled)
-from tracer.ops import (add, argmax, argmin, broadcast_to, cumsum, clip, concatenate, div, dot, expand_dims, log_softmax,
+from tracer.ops import (add, argmax, argmin, broadcast_to, conj, cumsum, clip, concatenate, div, dot, expand_dims, imag,
+                        log_softmax, real,
                         logsumexp, matmul, max, maximum, mean, min, minimum, mul, neg, pow, reshape,
                         softmax, square, squeeze, stack, std, stop_gradient, sub, sum, swapaxes,
                         transpose, var, where)

@@ -201,8 +201,9 @@ def _check_compiled(checker, args, nums, eager_value, eager_grads, rtol, atol, b
     pairs = [("value", None, np.asarray(value), eager_value)] + \
         [("gradient", n, np.asarray(g), e) for n, g, e in zip(nums, grads, eager_grads)]
     for what, n, got, want in pairs:
-        got64 = got.astype(np.float64).reshape(want.shape)
-        want64 = want.astype(np.float64)
+        wide = np.complex128 if "c" in (got.dtype.kind, want.dtype.kind) else np.float64
+        got64 = got.astype(wide).reshape(want.shape)
+        want64 = want.astype(wide)
         err = np.abs(got64 - want64) - (atol + rtol * np.abs(want64))
         if got.dtype != want.dtype:
             raise AssertionError(f"check_grads: compiled ({backend}) {what}"

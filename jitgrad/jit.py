@@ -42,8 +42,7 @@ def _array_sig(a):
     return (tuple(a.shape), np.dtype(a.dtype))
 
 
-UNSUPPORTED = {np.dtype(np.float16): "float16", np.dtype(np.complex64): "complex64",
-               np.dtype(np.complex128): "complex128"}   # complex: eager only (PyTorch's convention there)
+UNSUPPORTED = {np.dtype(np.float16): "float16"}   # (NumPy's float16 has no scalar kernels in Numba)
 
 
 def _to_host(tree):
@@ -58,9 +57,8 @@ def _to_host(tree):
         if data.dtype.newbyteorder("=") in UNSUPPORTED:
             raise TypeError(f"jit_grad: an argument of shape {data.shape} has dtype "
                             f"{UNSUPPORTED[data.dtype.newbyteorder('=')]}, which compiled kernels do not "
-                            f"support (supported: float32, float64, integers, bool); pass "
-                            f"x.astype(np.float32) (or real and imaginary parts as two arrays), or "
-                            f"run eagerly with eager=True")
+                            f"support (supported: float32, float64, complex64, complex128, integers, "
+                            f"bool); pass x.astype(np.float32), or run eagerly with eager=True")
         if isinstance(tree, np.ndarray) and tree.dtype.byteorder not in "=|":
             return tree.astype(tree.dtype.newbyteorder("="))
         return tree

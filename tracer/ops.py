@@ -45,6 +45,20 @@ def conj(x):
     return bind(P["conj"], x) if x.dtype.kind == "c" else x
 
 
+def real(x):
+    """The real part (a real tensor as it is); its gradient is the real gradient."""
+    x = _t(x)
+    return cast(x, x.data.real.dtype) if x.dtype.kind == "c" else x
+
+
+def imag(x):
+    """The imaginary part: Re(-i z), so the gradient of a real loss comes back as i dL/db."""
+    x = _t(x)
+    if x.dtype.kind != "c":
+        raise TypeError(f"imag: a {x.dtype} tensor has no imaginary part (as in PyTorch) at {where_str()}")
+    return real(x * -1j)
+
+
 def maximum(x, y): return bind(P["maximum"], x, y)
 def minimum(x, y): return bind(P["minimum"], x, y)
 def stop_gradient(x): return bind(P["stop_gradient"], x)
@@ -242,6 +256,15 @@ def abs_vjp(g, out, x):
     if x.dtype.kind == "c":
         return g * where(eq(out, 0), 0, x / where(eq(out, 0), 1, out))
     return keep_graph(g * sign(x), x)
+
+
+def pow_exponent_vjp(g, out, x):
+    """d(x**y)/dy = x**y log x: for a real result only where x > 0 (0 elsewhere, as PyTorch);
+    for a complex one the principal log, everywhere but x = 0."""
+    if out.dtype.kind == "c":
+        zero = eq(x, 0)
+        return where(zero, 0, g * conj(out * log(where(zero, 1, cast(x, out.dtype)))))
+    return where(x > 0, g * out * log(where(x > 0, x, 1)), 0)
 
 
 def keep_graph(r, *deps):
@@ -705,13 +728,14 @@ _METHODS = {
     "reshape": reshape, "transpose": transpose, "swapaxes": swapaxes, "squeeze": squeeze,
     "expand_dims": expand_dims, "broadcast_to": broadcast_to, "astype": astype,
     "flatten": lambda self: reshape(self, (-1,)), "clip": clip, "matmul": matmul, "dot": dot,
-    "square": square, "pow": pow, "maximum": maximum, "minimum": minimum, **PUBLIC,
+    "square": square, "pow": pow, "maximum": maximum, "minimum": minimum, "conj": conj, **PUBLIC,
 }
 for _n, _f in _METHODS.items():
     setattr(Tensor, _n, _f)
 for _n, _f in INPLACE.items():
     setattr(Tensor, _n, _inplace(_f, _n))
 Tensor.__hash__ = lambda self: id(self)
+Tensor.real, Tensor.imag = property(real), property(imag)
 
 def _no_out(fn, name):
     """A NumPy function signature on a jitgrad op: `dtype`/`out` and friends are refused."""
@@ -732,6 +756,7 @@ ARRAY_FUNCTIONS.update({n: _no_out(f, n) for n, f in {
     "transpose": lambda a, axes=None: transpose(a, *(axes or ())), "swapaxes": swapaxes,
     "squeeze": squeeze, "expand_dims": expand_dims, "broadcast_to": broadcast_to,
     "square": square, "abs": abs, "exp": exp, "log": log, "tanh": tanh, "sqrt": sqrt,
+    "real": real, "imag": imag, "conj": conj, "conjugate": conj,
 }.items()})
 
 UFUNCS = {
@@ -742,4 +767,5 @@ UFUNCS = {
     **{P[n].ufunc: f for n, f in PUBLIC.items() if P[n].ufunc},
     "logical_and": logical_and, "logical_or": logical_or, "logical_not": logical_not,
     "bitwise_and": _AND, "bitwise_or": _OR, "invert": _NOT,   # ndarray & Tensor: as Tensor & Tensor
+    "conjugate": conj,
 }

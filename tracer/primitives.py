@@ -42,6 +42,7 @@ class Prim:
     ufunc: str | None = None    # ... and the NumPy ufunc (by __name__) that dispatches to it
     dtype: Callable | None = None   # (datas, params) -> result dtype, where running impl on tiny
                                     # arrays to learn it costs (erf: SciPy's 0.3 s import)
+    real_only: bool = False         # complex inputs refused (see _real_only)
 
     def rule(self, i):
         return self.vjp(i) if callable(self.vjp) else self.vjp[i]
@@ -66,13 +67,28 @@ def _camel(name):
 
 
 def defprim(name, impl, vjp=None, kind="elementwise", expr=None, check=None, backward=None, cost=1,
-            api=False, ufunc=None, dtype=None):
+            api=False, ufunc=None, dtype=None, real_only=False):
     if check is None and kind == "elementwise":
         check = _check_broadcast
+    if real_only:
+        check = _real_only(check)
     p = Prim(name, impl, vjp, kind, expr, check or (lambda d, p: None),
-             backward or _camel(name) + "Backward", cost, api, ufunc, dtype)
+             backward or _camel(name) + "Backward", cost, api, ufunc, dtype, real_only)
     PRIMS[name] = p
     return p
+
+
+def _real_only(check):
+    """Orderings (comparisons, max, relu, sign) and the formulas written for real numbers
+    (sigmoid, softplus, erf): NumPy gives complex inputs a lexicographic order or a real-only
+    formula, silently wrong; PyTorch refuses them, so do we, eagerly and compiled alike."""
+    def checked(datas, params):
+        if any(d.dtype.kind == "c" for d in datas):
+            raise TypeError("complex numbers have no order and this op is defined for real numbers only; "
+                            "apply it to jg.abs(z), jg.real(z) or jg.imag(z)")
+        if check is not None:
+            check(datas, params)
+    return checked
 
 
 def _check_broadcast(datas, params):
@@ -321,15 +337,15 @@ defprim("sin", np.sin, (lambda g, out, x: g * T.conj(T.cos(x)),), expr="sin({0})
 defprim("cos", np.cos, (lambda g, out, x: -g * T.conj(T.sin(x)),), expr="cos({0})", cost=10, api=True, ufunc="cos")
 defprim("tanh", np.tanh, (lambda g, out, x: g * T.conj(1 - out * out),), expr="tanh({0})", cost=10, api=True,
         ufunc="tanh")
-defprim("sigmoid", _sigmoid, (lambda g, out, x: g * T.conj(out * (1 - out)),), expr="sigmoid({0})", cost=10, api=True)
-defprim("softplus", _softplus, (lambda g, out, x: g * T.sigmoid(x),), expr="softplus({0})", cost=10, api=True)
+defprim("sigmoid", _sigmoid, (lambda g, out, x: g * T.conj(out * (1 - out)),), expr="sigmoid({0})", cost=10, api=True, real_only=True)
+defprim("softplus", _softplus, (lambda g, out, x: g * T.sigmoid(x),), expr="softplus({0})", cost=10, api=True, real_only=True)
 defprim("erf", _erf, (lambda g, out, x: g * float(2 / np.sqrt(np.pi)) * T.conj(T.exp(-x * x)),), expr="erf({0})", cost=10,
-        api=True, ufunc="erf", dtype=_erf_dtype)
+        api=True, ufunc="erf", dtype=_erf_dtype, real_only=True)
 defprim("relu", lambda x: np.maximum(x, 0).astype(x.dtype, copy=False),
-        (lambda g, out, x: T.keep_graph(T.where(x > 0, g, 0), x),), expr="relu({0})", api=True)
+        (lambda g, out, x: T.keep_graph(T.where(x > 0, g, 0), x),), expr="relu({0})", api=True, real_only=True)
 defprim("abs", np.abs, (lambda g, out, x: T.abs_vjp(g, out, x),), expr="abs({0})", api=True,
         ufunc="absolute")
-defprim("sign", np.sign, None, expr="sign({0})", api=True, ufunc="sign")  # zero derivative: not recorded
+defprim("sign", np.sign, None, expr="sign({0})", api=True, ufunc="sign", real_only=True)  # zero derivative: not recorded
 defprim("stop_gradient", lambda x: x, None, expr="{0}", backward="StopGradient")
 # complex conjugate (ops.conj binds it for complex tensors only). The VJP rules follow PyTorch's
 # convention for complex inputs: the gradient of a real loss is dL/da + i dL/db, so each rule
@@ -349,20 +365,20 @@ defprim("div", np.true_divide, (lambda g, out, x, y: g / T.conj(y), lambda g, ou
         expr="({0} / {1})", cost=10)
 defprim("pow", np.power,
         (lambda g, out, x, y: g * T.conj(y * x ** (y - 1)),
-         lambda g, out, x, y: T.where(x > 0, g * out * T.log(T.where(x > 0, x, 1)), 0)),
+         lambda g, out, x, y: T.pow_exponent_vjp(g, out, x)),
         expr="pow({0}, {1})", cost=10)
 defprim("maximum", np.maximum,
         (lambda g, out, x, y: T.keep_graph(T.where(x > y, g, T.where(x == y, g * 0.5, 0)), x, y),
          lambda g, out, x, y: T.keep_graph(T.where(y > x, g, T.where(x == y, g * 0.5, 0)), x, y)),
-        expr="maximum({0}, {1})")
+        expr="maximum({0}, {1})", real_only=True)
 defprim("minimum", np.minimum,
         (lambda g, out, x, y: T.keep_graph(T.where(x < y, g, T.where(x == y, g * 0.5, 0)), x, y),
          lambda g, out, x, y: T.keep_graph(T.where(y < x, g, T.where(x == y, g * 0.5, 0)), x, y)),
-        expr="minimum({0}, {1})")
+        expr="minimum({0}, {1})", real_only=True)
 for _name, _ufunc, _op in [("lt", np.less, "<"), ("le", np.less_equal, "<="), ("gt", np.greater, ">"),
                            ("ge", np.greater_equal, ">="), ("eq", np.equal, "=="),
                            ("ne", np.not_equal, "!=")]:
-    defprim(_name, _ufunc, None, expr=f"({{0}} {_op} {{1}})")
+    defprim(_name, _ufunc, None, expr=f"({{0}} {_op} {{1}})", real_only=_name not in ("eq", "ne"))
 defprim("logical_and", np.logical_and, None, expr="({0} and {1})")
 defprim("logical_or", np.logical_or, None, expr="({0} or {1})")
 defprim("logical_not", np.logical_not, None, expr="(not {0})")
@@ -378,7 +394,7 @@ defprim("reduce_sum", lambda x, axes, keepdims: np.sum(x, axis=axes, keepdims=ke
         kind="reduce", backward="SumBackward")
 defprim("reduce_max", _reduce_max,
         (lambda g, out, x, axes, keepdims: T.max_vjp(g, out, x, axes, keepdims),),
-        kind="reduce", backward="MaxBackward")
+        kind="reduce", backward="MaxBackward", real_only=True)
 # ------------------------------------------------------------------- shape and views
 defprim("reshape", lambda x, shape: np.reshape(x, shape),
         (lambda g, out, x, shape: T.reshape(g, x.shape),), kind="view", check=_check_reshape,

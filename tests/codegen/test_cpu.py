@@ -18,6 +18,7 @@ from codegen import numba_cpu
 
 CACHE = os.environ.get("JITGRAD_CACHE_DIR")
 TOL = {np.float32: dict(rtol=2e-4, atol=2e-5), np.float64: dict(rtol=1e-7, atol=1e-9)}
+TOL.update({np.complex64: TOL[np.float32], np.complex128: TOL[np.float64]})
 
 
 def test_cache_dir_from_conftest(kernel_cache_dir):
@@ -29,6 +30,11 @@ def _r(*shape, dtype=np.float64, seed=0, pos=False):
     return (np.abs(a) + 0.5 if pos else a).astype(dtype)
 
 
+def _z(*shape, dtype=np.float64, seed=0):
+    """Complex numbers of the precision of `dtype` (complex64 for float32)."""
+    return (_r(*shape, seed=seed) + 1j * _r(*shape, seed=seed + 5)).astype(np.result_type(dtype, np.complex64))
+
+
 def check(f, *args, fuse=True, tol=None, program=None):
     """Compile f's value-and-grad Program (verifying the IR after every pass) and compare."""
     p = program or tracer.trace_value_and_grad(f, *args)
@@ -36,7 +42,7 @@ def check(f, *args, fuse=True, tol=None, program=None):
     full = list(args) + list(p.const_values())
     got, want = c(*full), tracer.evaluate(p, *full)
     assert len(got) == len(want)
-    dt = next((a.dtype.type for a in args if a.dtype.kind == "f"), np.float64)
+    dt = next((a.dtype.type for a in args if a.dtype.kind in "fc"), np.float64)
     for g, w in zip(got, want):
         assert isinstance(g, np.ndarray) and g.shape == w.shape and g.dtype == w.dtype, (g, w)
         np.testing.assert_allclose(g, w, **(tol or TOL[dt]))
@@ -113,6 +119,14 @@ def windows(x, w, seed):
     return T.sum(T.tanh(y)) + T.sum(pool * pool) + T.sum(back * x) + T.sum(T.where(keep, x * x, 0.0))
 
 
+def complex_ops(z, w):
+    """Every primitive that takes complex numbers, PyTorch's convention in every gradient."""
+    a = (T.exp(z * 0.3) * T.sin(z) - T.cos(z) + T.log(z) / T.sqrt(z) + T.tanh(z) + T.expm1(z * 0.2) * T.log1p(z)
+         + T.conj(z) * w + z ** 3 + T.pow(w, z * 0.5) - z / w + T.where(T.abs(z) > 1, z, -w))
+    b = T.matmul(T.matmul(z, T.transpose(w, (1, 0))), w) + T.mean(w, 0) + T.cast(T.eq(z, w), z.dtype)
+    return T.sum(T.abs(a * b) ** 2) + T.sum(T.real(T.sum(a, 0) * b)) + T.sum(T.imag(b[:, 1:] * 2))
+
+
 CASES = {
     "windows": (windows, lambda dt: (_r(2, 3, 6, 7, dtype=dt), _r(4, 3, 3, 3, dtype=dt, seed=1),
                                      np.array(-987654321, np.int64))),
@@ -124,6 +138,7 @@ CASES = {
     "indexing": (indexing, lambda dt: (_r(3, 4, dtype=dt), _r(4, 3, dtype=dt, seed=1), np.array([2, -3, 0]))),
     "blas": (blas, lambda dt: (_r(16, 20, dtype=dt), _r(20, 24, dtype=dt, seed=1), _r(2, 20, 12, dtype=dt, seed=2))),
     "matmuls": (matmuls, lambda dt: (_r(3, 4, dtype=dt), _r(4, 5, dtype=dt, seed=1), _r(2, 4, 6, dtype=dt, seed=2))),
+    "complex": (complex_ops, lambda dt: (_z(3, 5, dtype=dt), _z(3, 5, dtype=dt, seed=1))),   # complex64/128
 }
 
 
@@ -153,11 +168,8 @@ def test_every_primitive_is_covered():
     seen = set()
     for f, make in CASES.values():
         seen |= {e.prim for e in tracer.trace_value_and_grad(f, *make(np.float64)).eqns}
-    missing = set(PRIMS) - seen - EAGER_ONLY
+    missing = set(PRIMS) - seen
     assert not missing, missing
-
-
-EAGER_ONLY = {"conj"}    # complex tensors: jit_grad refuses them (tests/tracer: complex cases)
 
 
 def test_integer_and_bool_math():

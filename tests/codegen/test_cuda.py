@@ -48,7 +48,7 @@ def check(f, *args, rtol=None, atol=None):
     for g, w in zip(got, want):
         assert isinstance(g, np.ndarray)
         assert g.shape == w.shape and g.dtype == w.dtype, (g.shape, w.shape, g.dtype, w.dtype)
-        lo = w.dtype == np.float32
+        lo = w.dtype in (np.float32, np.complex64)
         np.testing.assert_allclose(g, w, rtol=rtol or (2e-5 if lo else 1e-10),
                                    atol=atol or (2e-5 if lo else 1e-10), equal_nan=True)
     return compiled
@@ -180,6 +180,20 @@ def test_windows_and_counter_based_random():
     check(f, _r(1, 2, 4, 5), _r(2, 2, 3, 3, seed=1), np.array(12345, np.int64))
 
 
+@pytest.mark.parametrize("dtype", [np.complex64, np.complex128])
+def test_complex_numbers(dtype):
+    """cmath on the device, |z| and the real part as real values, conjugates in the gradients."""
+    from tracer import ops as T
+    rng = np.random.default_rng(3)
+    z, w = ((rng.standard_normal((3, 4)) + 1j * rng.standard_normal((3, 4))).astype(dtype) for _ in range(2))
+
+    def f(z, w):
+        a = (T.exp(z * 0.3) * T.sin(z) - T.cos(z) + T.log(z) / T.sqrt(z) + T.tanh(z)
+             + T.expm1(z * 0.2) * T.log1p(z) + T.conj(z) * w + z ** 3 - z / w)
+        return jg.sum(jg.abs(a @ w.T) ** 2) + jg.sum(jg.real(a * jg.mean(w, 0))) + jg.sum(jg.imag(a))
+    check(f, z, w, **({"rtol": 2e-4, "atol": 2e-4} if dtype == np.complex64 else {}))
+
+
 def test_every_primitive_is_covered():
     """Catch new primitives: every one in the table must be exercised above."""
     covered = set(UNARY) | set(BINARY) | {
@@ -187,7 +201,7 @@ def test_every_primitive_is_covered():
         "sign", "cast", "stop_gradient", "reduce_sum", "reduce_max", "matmul", "reshape",
         "transpose", "broadcast_to", "getitem", "index_add", "concatenate", "unfold", "fold", "uniform",
         "zero_dep",   # in every relu/abs program above (their VJPs under create_graph)
-        "conj"}       # complex tensors: eager only, jit_grad refuses them
+        "conj"}       # test_complex_numbers
     assert set(PRIMS) <= covered, sorted(set(PRIMS) - covered)
 
 
