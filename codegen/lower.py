@@ -271,12 +271,12 @@ def cast(e, dtype):
     dtype = np.dtype(dtype)
     if e.dtype == dtype:
         return e
-    if e.dtype.kind == "c" and dtype.kind != "c":   # complex to real keeps the real part, as eagerly
-        if isinstance(e, Const):
-            return Const(np.asarray(e.value).real.astype(dtype).item(), dtype)
-        return cast(ALU("real", (e,), real_dtype(e.dtype)), dtype)
+    to_real = e.dtype.kind == "c" and dtype.kind != "c"    # keeps the real part, as eagerly
     if isinstance(e, Const):
-        return Const(np.asarray(e.value).astype(dtype).item(), dtype)
+        v = np.asarray(e.value)
+        return Const((v.real if to_real else v).astype(dtype).item(), dtype)
+    if to_real:
+        return cast(ALU("real", (e,), real_dtype(e.dtype)), dtype)
     return ALU("cast", (e,), dtype)
 
 
