@@ -37,8 +37,8 @@ def fold_constants(p: Program, opts=None) -> Program:
     for e in p.eqns:
         ins = tuple(subst.get(id(i), i) if isinstance(i, Var) else i for i in e.inputs)
         vals = [_uniform(i, consts) for i in ins]
-        prim = PRIMS[e.prim]
-        if all(v is not None for v in vals) and (prim.kind == "elementwise" or e.prim in ("reshape", "broadcast_to")):
+        prim = e.prim
+        if all(v is not None for v in vals) and (prim.kind == "elementwise" or prim.name in ("reshape", "broadcast_to")):
             if prim.kind == "elementwise":
                 with np.errstate(all="ignore"):
                     r = np.asarray(prim.impl(*(np.asarray(v, i.dtype) for v, i in zip(vals, ins)), **e.params))
@@ -67,31 +67,31 @@ def simplify(p: Program, opts=None) -> Program:
     for e in p.eqns:
         ins = tuple(subst.get(id(i), i) if isinstance(i, Var) else i for i in e.inputs)
         lit = [i.value if isinstance(i, Literal) else None for i in ins]
-        o, rep, new = e.out, None, None
-        if e.prim == "mul":
+        o, rep, new, name = e.out, None, None, e.prim.name
+        if name == "mul":
             for a, b in ((0, 1), (1, 0)):
                 if lit[b] == 1 and same(ins[a], o):
                     rep = ins[a]
-        elif e.prim == "add":
+        elif name == "add":
             for a, b in ((0, 1), (1, 0)):
                 if lit[b] == 0 and same(ins[a], o):
                     rep = ins[a]
-        elif e.prim in ("sub", "div") and lit[1] == (0 if e.prim == "sub" else 1) and same(ins[0], o):
+        elif name in ("sub", "div") and lit[1] == (0 if name == "sub" else 1) and same(ins[0], o):
             rep = ins[0]
-        elif (e.prim in ("cast", "reshape", "broadcast_to") or PRIMS[e.prim].expr == "{0}") and same(ins[0], o):
+        elif (name in ("cast", "reshape", "broadcast_to") or e.prim.expr == "{0}") and same(ins[0], o):
             rep = ins[0]
-        elif e.prim == "transpose" and e.params["axes"] == tuple(range(len(o.shape))):
+        elif name == "transpose" and e.params["axes"] == tuple(range(len(o.shape))):
             rep = ins[0]
-        elif e.prim == "pow" and lit[1] is not None and o.dtype.kind == "f":
+        elif name == "pow" and lit[1] is not None and o.dtype.kind == "f":
             y = lit[1]
             if y == 1 and same(ins[0], o):
                 rep = ins[0]
             elif y == 2:
-                new = Eqn("mul", (ins[0], ins[0]), o)
+                new = Eqn(PRIMS["mul"], (ins[0], ins[0]), o)
             elif y == 0.5:
-                new = Eqn("sqrt", (ins[0],), o)
+                new = Eqn(PRIMS["sqrt"], (ins[0],), o)
             elif y == -1:
-                new = Eqn("div", (Literal(1.0, o.dtype), ins[0]), o)
+                new = Eqn(PRIMS["div"], (Literal(1.0, o.dtype), ins[0]), o)
             elif y == 0 and o.shape == ():
                 rep = Literal(1.0, o.dtype)
         if rep is not None:
@@ -136,8 +136,8 @@ def verify_program(p: Program):
     into one of another shape or dtype is caught here, not as wrong loops later."""
     defined = {id(v) for v in p.invars + p.constvars}
     for e in p.eqns:
-        if e.prim not in PRIMS:
-            raise IRError(f"unknown primitive {e.prim}")
+        if PRIMS.get(getattr(e.prim, "name", None)) is not e.prim:
+            raise IRError(f"{e!r}: {e.prim!r} is not a row of the primitive table")
         for i in e.inputs:
             if isinstance(i, Var) and id(i) not in defined:
                 raise IRError(f"{e!r}: input {i!r} used before definition")
@@ -154,18 +154,18 @@ def verify_program(p: Program):
 def _type_check(e):
     datas = [np.asarray(i.value, i.dtype) if isinstance(i, Literal) else stand_in(i.shape, i.dtype)
              for i in e.inputs]
-    prim = PRIMS[e.prim]
+    prim = e.prim
     try:
         prim.check(datas, e.params)
         out = abstract_eval(prim, datas, e.params)
     except Exception as exc:
-        raise IRError(f"{e!r}: {e.prim} does not apply to its inputs ({exc})") from None
+        raise IRError(f"{e!r}: {prim.name} does not apply to its inputs ({exc})") from None
     shape = tuple(out.shape)
     if prim.kind == "elementwise" and _broadcasts(shape, tuple(e.out.shape)):
         shape = tuple(e.out.shape)   # simplify folds a broadcast constant into a Literal: the
         #                              equation then writes its result broadcast, as lowering does
     if shape != tuple(e.out.shape) or out.dtype != e.out.dtype:
-        raise IRError(f"{e!r}: {e.prim} of these inputs gives {out.dtype}{list(out.shape)}, "
+        raise IRError(f"{e!r}: {prim.name} of these inputs gives {out.dtype}{list(out.shape)}, "
                       f"the program says {e.out.dtype}{list(e.out.shape)}")
 
 

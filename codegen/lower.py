@@ -22,7 +22,7 @@ import numpy as np
 from tracer.primitives import PRIMS
 from tracer.program import Literal, Program, Var
 
-from .ir import (ALU, BOOL, INT, TRANSCENDENTAL, Acc, Buffer, Const, Def, Idx, Kernel, Load, Loop,
+from .ir import (ALU, BOOL, INT, Acc, Buffer, Const, Def, Idx, Kernel, Load, Loop,
                  MatMul, Reduce, Store, View, buffers_read, buffers_written, real_dtype)
 
 F64 = np.dtype(np.float64)
@@ -296,10 +296,6 @@ def scalar_op(prim, srcs, out_dtype):
     return ALU(prim, tuple(cast(s, out_dtype) for s in srcs), out_dtype)
 
 
-def op_cost(prim):
-    return 10 if prim in TRANSCENDENTAL else 1
-
-
 # ----------------------------------------------------------------------------- nests
 @dataclass(eq=False)
 class Nest:
@@ -361,10 +357,10 @@ class Lowering:
         prod = {id(e.out): e for e in p.eqns}
         for v in p.outvars:
             u = v
-            while isinstance(u, Var) and id(u) in prod and prod[id(u)].prim == "reshape":
+            while isinstance(u, Var) and id(u) in prod and prod[id(u)].prim.name == "reshape":
                 u = prod[id(u)].inputs[0]
             if u is not v and isinstance(u, Var) and id(u) in prod and id(u) not in self.out_buf and (
-                    PRIMS[prod[id(u)].prim].kind in OWN_BUFFER):
+                    prod[id(u)].prim.kind in OWN_BUFFER):
                 self.out_buf[id(u)] = self.out_buf[id(v)]
 
     # buffers ------------------------------------------------------------------
@@ -394,12 +390,12 @@ class Lowering:
             return M | {id(e.out) for e in eqns}
         prod = {id(e.out): e for e in eqns}
         for e in eqns:
-            kind = PRIMS[e.prim].kind
+            kind = e.prim.kind
             if kind in OWN_BUFFER:
                 M.add(id(e.out))
             if kind == "matmul":
                 for v in e.inputs:   # operands must be buffers: materialise the base under views
-                    while isinstance(v, Var) and id(v) in prod and prod[id(v)].prim in (
+                    while isinstance(v, Var) and id(v) in prod and prod[id(v)].prim.name in (
                             "transpose", "broadcast_to", "reshape") and id(v) not in M:
                         v = prod[id(v)].inputs[0]
                     if isinstance(v, Var) and id(v) in prod:
@@ -408,8 +404,8 @@ class Lowering:
         while True:
             cost, sigs = {}, defaultdict(set)
             for e in eqns:
-                kind = PRIMS[e.prim].kind
-                own = op_cost(e.prim) if kind == "elementwise" else 0 if kind == "view" else 2
+                kind = e.prim.kind
+                own = e.prim.cost if kind == "elementwise" else 0 if kind == "view" else 2
                 cost[id(e.out)] = own + sum(cost.get(id(i), 1) for i in e.inputs
                                             if isinstance(i, Var) and id(i) not in M)
             for e in reversed(eqns):
@@ -423,7 +419,7 @@ class Lowering:
                 if id(v) in M or cost[id(v)] < RECOMPUTE_MAX_COST:
                     continue
                 expanded = any(_size(u.out) > _size(v) for u in self.users[id(v)]
-                               if PRIMS[u.prim].kind in ("elementwise", "view"))
+                               if u.prim.kind in ("elementwise", "view"))
                 if len(sigs[id(v)]) > 1 or expanded:
                     grow.add(id(v))
             if not grow:
@@ -431,7 +427,7 @@ class Lowering:
             M |= grow
 
     def nest_sig(self, e):
-        kind = PRIMS[e.prim].kind
+        kind = e.prim.kind
         if kind == "reduce":
             x = e.inputs[0]
             axes = e.params["axes"]
@@ -463,9 +459,9 @@ class Lowering:
         for e in p.eqns:
             ins = [get(i) for i in e.inputs]
             out = e.out
-            rule = LOWER.get(PRIMS[e.prim].kind)
+            rule = LOWER.get(e.prim.kind)
             if rule is None:
-                raise NotImplementedError(f"no lowering for {e.prim} (kind {PRIMS[e.prim].kind!r})")
+                raise NotImplementedError(f"no lowering for {e.prim.name} (kind {e.prim.kind!r})")
             val = rule(self, e, ins)
             if id(out) in M and not (isinstance(val, Strided) and val.view.buf == self.buffer_for(out)
                                      and val.view.strides == cstrides(out.shape)):
@@ -485,13 +481,13 @@ class Lowering:
         shape = e.out.shape
         xs = [lz_broadcast(x, shape) for x in ins]
         prim, dt = e.prim, e.out.dtype
-        return Fn(shape, dt, lambda idx: scalar_op(prim, [x.at(idx) for x in xs], dt),
-                  op_cost(prim) + sum(x.cost for x in xs))
+        return Fn(shape, dt, lambda idx: scalar_op(prim.name, [x.at(idx) for x in xs], dt),
+                  prim.cost + sum(x.cost for x in xs))
 
     def view(self, e, x):
-        if e.prim == "reshape":
+        if e.prim.name == "reshape":
             return lz_reshape(x, e.params["shape"])
-        if e.prim == "transpose":
+        if e.prim.name == "transpose":
             return lz_transpose(x, e.params["axes"])
         return lz_broadcast(x, e.params["shape"])
 
@@ -508,7 +504,7 @@ class Lowering:
         src = [None] * len(order)
         for k, d in enumerate(order):
             src[d] = idx[k]
-        op = "sum" if e.prim == "reduce_sum" else "max"
+        op = "sum" if e.prim.name == "reduce_sum" else "max"
         if op == "sum":
             adt = np.dtype(np.float64) if x.dtype.kind == "f" else np.dtype(np.complex128) if x.dtype.kind == "c" else INT
         else:
@@ -551,7 +547,7 @@ class Lowering:
             dt = buf.dtype
             prod = Fn(batch + (M, N, K), dt, lambda idx: scalar_op("mul", [
                 A.at(idx[:nb] + (idx[nb], idx[nb + 2])), B.at(idx[:nb] + (idx[nb + 2], idx[nb + 1]))], dt))
-            return self.reduce(_FakeEqn("reduce_sum", {"axes": (nb + 2,)}, e.out), prod, buf)
+            return self.reduce(_FakeEqn(PRIMS["reduce_sum"], {"axes": (nb + 2,)}, e.out), prod, buf)
         views = []
         for x, (r, cl) in ((a, (M, K)), (b, (K, N))):
             x = lz_broadcast(x, batch + (r, cl))
@@ -617,7 +613,7 @@ class Lowering:
             v = g.at((ci, i, j, ni, a, b))
             return v if not ac + bc else ALU("where", (_all(ac + bc), v, c(0, g.dtype)), g.dtype)
         terms = Fn(e.out.shape + (kh, kw), g.dtype, at, g.cost + 6)
-        return self.reduce(_FakeEqn("reduce_sum", {"axes": (4, 5)}, e.out), terms, buf)
+        return self.reduce(_FakeEqn(PRIMS["reduce_sum"], {"axes": (4, 5)}, e.out), terms, buf)
 
     def uniform(self, e, seed):
         """Each element hashes the seed with its C-order index (tracer.rng): a pure function,
@@ -707,7 +703,7 @@ def _fanin_cuts(eqns, M):
 
 
 def _through_views(v, prod):
-    while isinstance(v, Var) and id(v) in prod and PRIMS[prod[id(v)].prim].kind == "view":
+    while isinstance(v, Var) and id(v) in prod and prod[id(v)].prim.kind == "view":
         v = prod[id(v)].inputs[0]
     return v
 
@@ -719,11 +715,11 @@ def _compared_with_their_max(eqns, prod):
     the gradient NaN; stored once, both nests read the same bits."""
     out = set()
     for e in eqns:
-        if e.prim != "eq":
+        if e.prim.name != "eq":
             continue
         for side in e.inputs:
             r = prod.get(id(_through_views(side, prod)))
-            if r is not None and r.prim == "reduce_max":
+            if r is not None and r.prim.name == "reduce_max":
                 x = _through_views(r.inputs[0], prod)
                 if isinstance(x, Var) and id(x) in prod:
                     out.add(id(x))
@@ -782,7 +778,7 @@ def _size(v):
 @dataclass
 class _FakeEqn:
     """A reduction the matmul lowering asks for (small matmuls become reduction nests)."""
-    prim: str
+    prim: object   # a tracer Prim
     params: dict
     out: object
 

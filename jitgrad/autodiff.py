@@ -11,7 +11,7 @@ import numpy as np
 
 from tracer import STATE, Tensor, no_grad, ops
 from tracer.engine import backward, grad, sweep  # noqa: F401  (re-exported)
-from tracer.tensor import AccumulateGrad, Node, _check_float, _seq, _tape_ids, edge_of, where_str
+from tracer.tensor import AccumulateGrad, Node, _check_float, _seq, _tape_ids, edge_of, walk_graph, where_str
 
 from . import pytree
 
@@ -21,22 +21,13 @@ def captured_leaves(value, exclude):
     """Leaves with requires_grad that `value` depends on, other than `exclude` (closures,
     globals, module parameters): they receive `.grad` as backward() would give them."""
     skip = {id(t) for t in exclude}
-    found, seen, stack = [], set(), [value.grad_fn] if value.grad_fn is not None else []
-    while stack:
-        n = stack.pop()
-        if id(n) in seen:
-            continue
-        seen.add(id(n))
-        for e in n.next_functions:
-            if e is None:
-                continue
-            if isinstance(e[0], AccumulateGrad):
-                v = e[0].variable
-                if v._requires_grad and id(v) not in skip and id(v) not in seen:
-                    seen.add(id(v))
-                    found.append(v)
-            elif e[0].requires_grad:
-                stack.append(e[0])
+    found, seen = [], set()
+    roots = [value.grad_fn] if value.grad_fn is not None else []
+    for n in walk_graph(roots, lambda n: isinstance(n, AccumulateGrad) or n.requires_grad):
+        v = getattr(n, "variable", None)
+        if v is not None and v._requires_grad and id(v) not in skip and id(v) not in seen:
+            seen.add(id(v))
+            found.append(v)
     return found
 
 

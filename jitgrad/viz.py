@@ -9,7 +9,7 @@ boxes labelled with the leaf's shape and dtype; the tensor itself is a green box
 from __future__ import annotations
 
 from tracer import Tensor
-from tracer.tensor import AccumulateGrad
+from tracer.tensor import AccumulateGrad, walk_graph
 
 __all__ = ["to_dot"]
 
@@ -38,7 +38,7 @@ def to_dot(tensor, name="jitgrad"):
             ids[id(n)] = f"n{len(ids)}"
         return ids[id(n)]
 
-    seen, stack = set(), []
+    stack = []
     for k, t in enumerate(roots):
         out_id = f"out{k}"
         lines.append(f"  {out_id} [label={_q('tensor ' + _shape(t) + ' ' + str(t.dtype))}, "
@@ -49,11 +49,7 @@ def to_dot(tensor, name="jitgrad"):
         elif t.requires_grad:
             lines.append(f"  {out_id} [label={_q('leaf ' + _shape(t) + ' ' + str(t.dtype))}, "
                          f"fillcolor=lightblue];")
-    while stack:
-        n = stack.pop()
-        if id(n) in seen:
-            continue
-        seen.add(id(n))
+    for n in walk_graph(stack):
         nid = node_id(n)
         if isinstance(n, AccumulateGrad):
             v = n.variable
@@ -61,13 +57,8 @@ def to_dot(tensor, name="jitgrad"):
             lines.append(f"  {nid} [label={_q(label)}, fillcolor=lightblue];")
             continue
         lines.append(f"  {nid} [label={_q(n.name())}, fillcolor=lightgrey];")
-        for edge in n.next_functions:
-            if edge is None:
-                continue
-            child, idx = edge
+        for child, idx in filter(None, n.next_functions):
             attrs = f' [label="{idx}"]' if getattr(child, "n_out", 1) > 1 else ""
             lines.append(f"  {node_id(child)} -> {nid}{attrs};")
-            if id(child) not in seen:
-                stack.append(child)
     lines.append("}")
     return "\n".join(lines) + "\n"

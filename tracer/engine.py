@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from .tensor import (STATE, AccumulateGrad, Tensor, as_input, check_backward_anomaly, edge_of,
-                     enable_grad, no_grad)
+                     enable_grad, no_grad, walk_graph)
 
 FREED_MSG = ("Trying to backward through the graph a second time (or directly access saved tensors "
              "after they have already been freed). Saved intermediate values of the graph are freed "
@@ -75,135 +75,137 @@ def sweep(outputs, grad_outputs, targets=None, *, create_graph=False, retain_gra
     into `.grad` instead. known_grads maps intermediates to injected gradients that replace
     whatever the sweep would compute for them.
     """
-    if retain_graph is None:
-        retain_graph = create_graph
-    known_grads = dict(known_grads or {})
-    roots = []
-    for k, (t, g) in enumerate(zip(outputs, grad_outputs)):
-        e = edge_of(t)
-        if e is None or (tape_id is None and not t._requires_grad):
-            raise RuntimeError(f"element {k} of tensors does not require grad and does not have a "
-                               f"grad_fn (shape {t.shape}): nothing recorded its computation")
-        roots.append((e, _seed(t, g, k)))
-    known = {}  # (id(node), idx) -> injected gradient
-    for t, g in known_grads.items():
-        e = edge_of(t)
-        if e is not None:
-            known[(id(e[0]), e[1])] = _seed(t, g, "known")
-            roots.append((e, None))
+    s = _Sweep(targets, tape_id, create_graph, accumulate)
+    roots = s.seed(outputs, grad_outputs, known_grads)
+    nodes = list(walk_graph([e[0] for e in roots], s.traversable))
+    order = s.prune(nodes)
+    touched = []
+    with enable_grad() if create_graph else no_grad(), _InBackward():
+        # anomaly mode checks each node's gradients, not their intermediates
+        for n in reversed(order):
+            if s.interior(n):
+                touched.append(n)
+        for n in nodes:
+            if isinstance(n, AccumulateGrad):
+                s.leaf(n)
+        for key in [k for k in s.buf if k in s.target_edges]:  # targets whose node this sweep skips
+            s.finish(key, s.buf.pop(key), None)
+    if not (create_graph if retain_graph is None else retain_graph):
+        for n in touched:
+            n.release()
+    return s.results
 
-    def traversable(node):
+
+class _Sweep:
+    """The state of one reverse sweep: gradients flowing into (id(node), output index) keys,
+    the edges whose gradients were asked for, and the nodes that lead to one of them."""
+
+    def __init__(self, targets, tape_id, create_graph, accumulate):
+        self.targets, self.tape_id = targets, tape_id
+        self.create_graph, self.accumulate = create_graph, accumulate
+        self.buf = {}       # key -> gradient summed so far
+        self.known = {}     # key -> injected gradient
+        self.target_edges = {}  # key -> indices into targets
+        self.results = [None] * (len(targets) if targets is not None else 0)
+        self.leads = set()  # ids of nodes a wanted gradient flows through
+
+    def add(self, key, g):
+        self.buf[key] = g if key not in self.buf else self.buf[key] + g
+
+    def seed(self, outputs, grad_outputs, known_grads):
+        """The output gradients and injected ones into buf and known; the root edges."""
+        roots = []
+        for k, (t, g) in enumerate(zip(outputs, grad_outputs)):
+            e = edge_of(t)
+            if e is None or (self.tape_id is None and not t._requires_grad):
+                raise RuntimeError(f"element {k} of tensors does not require grad and does not have a "
+                                   f"grad_fn (shape {t.shape}): nothing recorded its computation")
+            roots.append(e)
+            self.add((id(e[0]), e[1]), _seed(t, g, k))
+        for t, g in dict(known_grads or {}).items():
+            e = edge_of(t)
+            if e is not None:
+                self.known[(id(e[0]), e[1])] = _seed(t, g, "known")
+                roots.append(e)
+        return roots
+
+    def traversable(self, node):
         if isinstance(node, AccumulateGrad):  # a tape differentiates only what it watched
-            return tape_id is None or tape_id in node.variable._tape_ids
-        return node.requires_grad if tape_id is None else tape_id in node.tape_ids
+            return self.tape_id is None or self.tape_id in node.variable._tape_ids
+        return node.requires_grad if self.tape_id is None else self.tape_id in node.tape_ids
 
-    # discover the reachable graph
-    nodes, stack, seen = [], [e[0] for e, _ in roots], set()
-    while stack:
-        n = stack.pop()
-        if id(n) in seen or not traversable(n):
-            continue
-        seen.add(id(n))
-        nodes.append(n)
-        for e in n.next_functions:
-            if e is not None and id(e[0]) not in seen:
-                stack.append(e[0])
-
-    target_edges = {}
-    if targets is not None:
-        for i, t in enumerate(targets):
+    def prune(self, nodes):
+        """The interior nodes oldest first; marks those that lead to a wanted gradient."""
+        for i, t in enumerate(self.targets or ()):
             e = edge_of(t)
             # a tape serves what it watched, also an intermediate made before it opened (whose
             # producer is not on the tape: the sweep stops at it)
-            if e is not None and (tape_id is None or tape_id in t._tape_ids or traversable(e[0])):
-                target_edges.setdefault((id(e[0]), e[1]), []).append(i)
-    # which nodes lead to a wanted gradient (prunes the sweep)
-    wanted_ids = {k[0] for k in target_edges}
-    if targets is None:
-        wanted_ids |= {id(n) for n in nodes if isinstance(n, AccumulateGrad)}
-    order = sorted((n for n in nodes if not isinstance(n, AccumulateGrad)), key=lambda n: n.seq)
-    leads = set(wanted_ids)
-    for n in order:  # oldest first: inputs are decided before their consumers
-        if any(e is not None and id(e[0]) in leads for e in n.next_functions):
-            leads.add(id(n))
+            if e is not None and (self.tape_id is None or self.tape_id in t._tape_ids or self.traversable(e[0])):
+                self.target_edges.setdefault((id(e[0]), e[1]), []).append(i)
+        self.leads = {k[0] for k in self.target_edges}
+        if self.targets is None:
+            self.leads |= {id(n) for n in nodes if isinstance(n, AccumulateGrad)}
+        order = sorted((n for n in nodes if not isinstance(n, AccumulateGrad)), key=lambda n: n.seq)
+        for n in order:  # oldest first: inputs are decided before their consumers
+            if any(e is not None and id(e[0]) in self.leads for e in n.next_functions):
+                self.leads.add(id(n))
+        return order
 
-    buf = {}  # (id(node), idx) -> gradient
-    for e, g in roots:
-        if g is not None:
-            k = (id(e[0]), e[1])
-            buf[k] = g if k not in buf else buf[k] + g
-    results = [None] * (len(targets) if targets is not None else 0)
-    touched = []
-
-    def finish(key, g, hooks, leaf=False):
+    def finish(self, key, g, hooks, leaf=False):
         """The gradient flowing into `key` after its hooks; `grad` returns an intermediate's
         gradient as captured before its hooks run, a leaf's after them (as PyTorch does)."""
-        if key in known:
-            g = known[key]
+        if key in self.known:
+            g = self.known[key]
         before = g
         if g is not None and hooks:
             g = _run_hooks(hooks, g)
-        for i in target_edges.get(key, ()):
-            results[i] = g if leaf else before
+        for i in self.target_edges.get(key, ()):
+            self.results[i] = g if leaf else before
         return g
 
-    mode = enable_grad() if create_graph else no_grad()
-    with mode, _InBackward():  # anomaly: check each node's gradients, not their intermediates
-        for n in reversed(order):
-            if id(n) not in leads:
-                continue
-            grads = []
-            for i in range(n.n_out):
-                key = (id(n), i)
-                hooks = n.pre_hooks.get(i) if n.pre_hooks else None
-                grads.append(finish(key, buf.pop(key, None), hooks))
-            if all(g is None for g in grads):
-                continue
-            needed = [e is not None and ((id(e[0]) in leads and traversable(e[0])) or (id(e[0]), e[1]) in
-                                         target_edges) for e in n.next_functions]
-            if not any(needed):
-                continue
-            if n.freed:
-                raise RuntimeError(FREED_MSG)
-            if n.n_out == 1 and grads[0] is None:
-                continue
-            in_grads = n.vjp(grads, needed)
-            touched.append(n)
-            for j, (e, g) in enumerate(zip(n.next_functions, in_grads)):
-                if g is None or not needed[j]:
-                    continue
-                g = as_input(g)
-                shape, dtype = n.in_meta[j]
-                g = unbroadcast(g, shape)
-                if g.dtype != dtype:
-                    from . import ops
-                    g = ops.cast(g, dtype)
-                if STATE.anomaly:
-                    check_backward_anomaly(n, j, g.data)
-                k = (id(e[0]), e[1])
-                buf[k] = g if k not in buf else buf[k] + g
-        # leaves
-        for n in nodes:
-            if not isinstance(n, AccumulateGrad):
-                continue
-            key = (id(n), 0)
-            v = n.variable
-            g = finish(key, buf.pop(key, None), v._hooks, leaf=True)
-            if g is None or not accumulate:
-                continue
-            if targets is not None and key not in target_edges:
-                continue
-            if not v._requires_grad and tape_id is None:
-                continue
-            if not create_graph:
-                g = Tensor(g.data)
-            v._grad = g if v._grad is None else (v._grad + g if create_graph else Tensor(v._grad.data + g.data))
-        for key in [k for k in buf if k in target_edges]:  # targets whose node this sweep skips
-            finish(key, buf.pop(key), None)
-    if not retain_graph:
-        for n in touched:
-            n.release()
-    return results
+    def interior(self, n):
+        """Run n's VJP into its inputs' keys; True when it ran (its saved values are used)."""
+        if id(n) not in self.leads:
+            return False
+        grads = [self.finish((id(n), i), self.buf.pop((id(n), i), None),
+                             n.pre_hooks.get(i) if n.pre_hooks else None) for i in range(n.n_out)]
+        if all(g is None for g in grads):
+            return False
+        needed = [e is not None and ((id(e[0]) in self.leads and self.traversable(e[0]))
+                                     or (id(e[0]), e[1]) in self.target_edges) for e in n.next_functions]
+        if not any(needed):
+            return False
+        if n.freed:
+            raise RuntimeError(FREED_MSG)
+        if n.n_out == 1 and grads[0] is None:
+            return False
+        for j, (e, g) in enumerate(zip(n.next_functions, n.vjp(grads, needed))):
+            if g is not None and needed[j]:
+                self.add((id(e[0]), e[1]), _conform(n, j, as_input(g)))
+        return True
+
+    def leaf(self, n):
+        """A leaf's gradient after its hooks, added into `.grad` when accumulating."""
+        key, v = (id(n), 0), n.variable
+        g = self.finish(key, self.buf.pop(key, None), v._hooks, leaf=True)
+        if (g is None or not self.accumulate or (self.targets is not None and key not in self.target_edges)
+                or (not v._requires_grad and self.tape_id is None)):
+            return
+        if not self.create_graph:
+            g = Tensor(g.data)
+        v._grad = g if v._grad is None else (v._grad + g if self.create_graph else Tensor(v._grad.data + g.data))
+
+
+def _conform(n, j, g):
+    """A VJP's j-th result summed to that input's shape and cast to its dtype."""
+    shape, dtype = n.in_meta[j]
+    g = unbroadcast(g, shape)
+    if g.dtype != dtype:
+        from . import ops
+        g = ops.cast(g, dtype)
+    if STATE.anomaly:
+        check_backward_anomaly(n, j, g.data)
+    return g
 
 
 def _as_list(x):

@@ -58,6 +58,13 @@ class Prim:
     def __repr__(self):
         return f"Prim({self.name})"
 
+    def __eq__(self, other):
+        if isinstance(other, str):   # `eqn.prim == "add"` would be False forever: say so instead
+            raise TypeError(f"{self!r} compared with the string {other!r}; compare its .name")
+        return self is other
+
+    __hash__ = object.__hash__
+
 
 PRIMS: dict[str, Prim] = {}
 

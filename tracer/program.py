@@ -39,14 +39,14 @@ class Literal:
 
 @dataclass(eq=False)
 class Eqn:
-    prim: str
+    prim: Any      # the tracer.primitives.Prim row
     inputs: tuple  # of Var | Literal
     out: Var
     params: dict = field(default_factory=dict)
 
     def __repr__(self):
         ps = ", ".join(f"{k}={v!r}" for k, v in self.params.items() if not isinstance(v, np.ndarray))
-        return f"{self.out!r} = {self.prim}({', '.join(map(repr, self.inputs))}{'; ' + ps if ps else ''})"
+        return f"{self.out!r} = {self.prim.name}({', '.join(map(repr, self.inputs))}{'; ' + ps if ps else ''})"
 
 
 @dataclass(eq=False)
@@ -75,82 +75,76 @@ def make_program(inputs, outputs, literal_max_size=1, state=()):
 
     Leaves that are not inputs become constants: 0-d ones become Literals, others (and the
     tensors in `state`, which the compiled function updates) constvars read at call time."""
-    state = {id(t) for t in state}
-    env = {}          # id(tensor) or (id(node), idx) -> Var | Literal
-    keep = []         # keep keyed objects alive while ids are in use
-    invars = []
-    for i, t in enumerate(inputs):
-        v = Var(tuple(t.shape), t.dtype, f"in{i}")
-        env[id(t)] = v
-        keep.append(t)
-        invars.append(v)
-    constvars, const_sources, eqns = [], [], []
-    counter = [0]
+    f = _Flatten(inputs, literal_max_size, state)
+    outvars = [f.visit(t) for t in outputs]
+    return Program(f.invars, f.constvars, f.const_sources, f.eqns, outvars)
 
-    def new_var(shape, dtype):
-        counter[0] += 1
-        return Var(tuple(shape), np.dtype(dtype), f"v{counter[0]}")
 
-    def key_of(t):
+class _Flatten:
+    """make_program's state. `env` maps a tensor's key (id of a leaf, or (id(node), output
+    index) of a computed value) to its Var or Literal; `keep` holds the keyed objects while
+    their ids are in use."""
+
+    def __init__(self, inputs, literal_max_size, state):
+        self.literal_max_size, self.state = literal_max_size, {id(t) for t in state}
+        self.invars = [Var(tuple(t.shape), t.dtype, f"in{i}") for i, t in enumerate(inputs)]
+        self.env = {id(t): v for t, v in zip(inputs, self.invars)}
+        self.keep = list(inputs)
+        self.constvars, self.const_sources, self.eqns = [], [], []
+
+    def key_of(self, t):
         node = t.grad_fn if t.grad_fn is not None else t._value_node
-        if node is None or id(t) in env:
+        if node is None or id(t) in self.env:
             return id(t)
         return (id(node), t._out_idx)
 
-    def leaf_var(t):
+    def leaf_var(self, t):
         # only scalars made while tracing are folded: a captured 0-d tensor or array may change
         # between calls (a temperature, a step size), so it is read at each call
-        if (t.data.ndim == 0 and t.data.size <= literal_max_size and not t.requires_grad
-                and t._foldable and id(t) not in state):
+        if (t.data.ndim == 0 and t.data.size <= self.literal_max_size and not t.requires_grad
+                and t._foldable and id(t) not in self.state):
             return Literal(t.data.item(), t.dtype)
-        v = Var(tuple(t.shape), t.dtype, f"c{len(constvars)}")
-        constvars.append(v)
-        const_sources.append(t if t._is_user_tensor else t.data)
+        v = Var(tuple(t.shape), t.dtype, f"c{len(self.constvars)}")
+        self.constvars.append(v)
+        self.const_sources.append(t if t._is_user_tensor else t.data)
         return v
 
-    # iterative post-order DFS
-    def visit(root):
-        stack = [(root, False)]
+    @staticmethod
+    def operands(t, node):
+        """What t's value is made from: a jg.Function node's output is the forward's value."""
+        if node.trace_outputs is not None:
+            return [node.trace_outputs[t._out_idx]]
+        if node.trace_inputs is None:
+            raise RuntimeError(f"{node.name()} was recorded outside a trace; cannot compile it")
+        return node.trace_inputs
+
+    def value(self, t, node):
+        if node.trace_outputs is not None:
+            return self.env[self.key_of(node.trace_outputs[t._out_idx])]
+        out = Var(tuple(t.shape), np.dtype(t.dtype), f"v{len(self.eqns) + 1}")
+        self.eqns.append(Eqn(node.prim, tuple(self.env[self.key_of(i)] for i in node.trace_inputs), out,
+                             dict(node.params)))
+        return out
+
+    def visit(self, root):
+        """Post-order, iterative (a deep graph would overflow Python's stack); root's Var."""
+        env, stack = self.env, [(root, False)]
         while stack:
             t, expanded = stack.pop()
-            k = key_of(t)
+            k = self.key_of(t)
             if k in env:
                 continue
             node = t.grad_fn if t.grad_fn is not None else t._value_node
             if node is None or not isinstance(k, tuple):
-                env[k] = leaf_var(t)
-                keep.append(t)
-                continue
-            alias = node.trace_outputs
-            if alias is not None:  # a jg.Function node: its outputs are the forward's values
-                src = alias[t._out_idx]
-                if expanded:
-                    env[k] = env[key_of(src)]
-                    keep.append(node)
-                else:
-                    stack.append((t, True))
-                    stack.append((src, False))
-                continue
-            ins = node.trace_inputs
-            if ins is None:
-                raise RuntimeError(f"{node.name()} was recorded outside a trace; cannot compile it")
-            if expanded:
-                out = new_var(t.shape, t.dtype)
-                eqns.append(Eqn(node.prim.name, tuple(env[key_of(i)] for i in ins), out,
-                                dict(node.params)))
-                env[k] = out
-                keep.append(node)
+                env[k] = self.leaf_var(t)
+                self.keep.append(t)
+            elif expanded:
+                env[k] = self.value(t, node)
+                self.keep.append(node)
             else:
                 stack.append((t, True))
-                for i in reversed(ins):
-                    if key_of(i) not in env:
-                        stack.append((i, False))
-
-    outvars = []
-    for t in outputs:
-        visit(t)
-        outvars.append(env[key_of(t)])
-    return Program(invars, constvars, const_sources, eqns, outvars)
+                stack.extend((i, False) for i in reversed(self.operands(t, node)) if self.key_of(i) not in env)
+        return env[self.key_of(root)]
 
 
 def trace_value_and_grad(f, *arrays):
@@ -173,7 +167,6 @@ def trace_value_and_grad(f, *arrays):
 
 def evaluate(program, *arrays):
     """Run a Program with the eager NumPy implementations (the reference for compiled code)."""
-    from .primitives import PRIMS
     env = {}
     for v, a in zip(program.invars + program.constvars, arrays):
         env[id(v)] = np.asarray(a)
@@ -182,5 +175,5 @@ def evaluate(program, *arrays):
         return np.asarray(v.value, dtype=v.dtype) if isinstance(v, Literal) else env[id(v)]
     with np.errstate(all="ignore"):
         for e in program.eqns:
-            env[id(e.out)] = np.asarray(PRIMS[e.prim].impl(*(val(i) for i in e.inputs), **e.params))
+            env[id(e.out)] = np.asarray(e.prim.impl(*(val(i) for i in e.inputs), **e.params))
     return [np.array(val(v)) for v in program.outvars]

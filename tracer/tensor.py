@@ -236,6 +236,20 @@ def edge_of(t):
     return None
 
 
+def walk_graph(roots, follow=None):
+    """Each node reachable from `roots` through `next_functions`, once, depth first: the one
+    graph walk of the backward engine, `captured_leaves` and `viz`. A node for which
+    `follow(node)` is false is neither yielded nor walked through."""
+    seen, stack = set(), list(roots)
+    while stack:
+        n = stack.pop()
+        if id(n) in seen or (follow is not None and not follow(n)):
+            continue
+        seen.add(id(n))
+        yield n
+        stack.extend(e[0] for e in n.next_functions if e is not None and id(e[0]) not in seen)
+
+
 # ----------------------------------------------------------------------------- tensor
 def _check_float(dtype, what="requires_grad"):
     if not (np.issubdtype(dtype, np.floating) or np.issubdtype(dtype, np.complexfloating)):
