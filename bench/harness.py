@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .systems import SYSTEMS, System, to_numpy, version_of
+from .systems import SYSTEMS, to_numpy, version_of
 from .workloads import WORKLOADS, Workload, reference
 
 SCHEMA = "jitgrad-bench/1"
@@ -756,19 +756,36 @@ def _status(r):
 
 
 def render(doc, markdown=False):
-    m = doc["meta"]
-    out = []
     h = "#### " if markdown else "== "
-    v = ", ".join(f"{k} {x}" for k, x in m["versions"].items() if x)
+    out = _render_meta(doc["meta"], h)
+    by = {}
+    for r in doc["results"]:
+        by.setdefault(r["workload"].split(":")[0], []).append(r)
+    for wid, rows in by.items():
+        info = doc["workloads"][wid]
+        out.append(f"\n{h}{wid}: {info['title']} ({info['dtype']})\n")
+        head, body, notes = _TABLES[info["kind"]](doc, rows)
+        out.append(table(head, body, markdown))
+        out += ["\n" + n for n in notes]
+    if doc.get("targets"):
+        out.append(f"\n{h}Targets (compiler issue)\n")
+        out.append(table(["target", "want", "measured", "met"],
+                         [[t["name"], t["target"], t["measured"] or "not measured",
+                           {True: "yes", False: "NO", None: "-"}[t["met"]]] for t in doc["targets"]], markdown))
+    return "\n".join(out) + "\n"
+
+
+def _render_meta(m, h):
+    """The run's header: machine, versions, threads, timing mode."""
     th = m["threads"]
-    out.append(f"{h}jitgrad bench{' (--quick)' if m['quick'] else ''}, {m['date']}")
-    out.append(f"CPU: {m['cpu']} ({m['cores']} cores), {m['platform']}, Python {m['python']}\n")
-    out.append(f"Versions: {v}\n")
-    out.append(f"Threads: {th['requested']} for every system (OMP/MKL/OpenBLAS/NUMBA_NUM_THREADS, "
-               f"torch.set_num_threads, XLA_FLAGS intra_op_parallelism_threads); idle threads spin briefly "
-               f"(OPENBLAS_THREAD_TIMEOUT={os.environ.get('OPENBLAS_THREAD_TIMEOUT', '-')}, GOMP_SPINCOUNT="
-               f"{os.environ.get('GOMP_SPINCOUNT', '-')}); numba reports "
-               f"{th.get('numba', '?')}, torch {th.get('torch', '?')}.\n")
+    out = [f"{h}jitgrad bench{' (--quick)' if m['quick'] else ''}, {m['date']}",
+           f"CPU: {m['cpu']} ({m['cores']} cores), {m['platform']}, Python {m['python']}\n",
+           f"Versions: {', '.join(f'{k} {x}' for k, x in m['versions'].items() if x)}\n",
+           f"Threads: {th['requested']} for every system (OMP/MKL/OpenBLAS/NUMBA_NUM_THREADS, "
+           f"torch.set_num_threads, XLA_FLAGS intra_op_parallelism_threads); idle threads spin briefly "
+           f"(OPENBLAS_THREAD_TIMEOUT={os.environ.get('OPENBLAS_THREAD_TIMEOUT', '-')}, GOMP_SPINCOUNT="
+           f"{os.environ.get('GOMP_SPINCOUNT', '-')}); numba reports "
+           f"{th.get('numba', '?')}, torch {th.get('torch', '?')}.\n"]
     if m.get("timing_mode", "interleaved") == "interleaved":
         out.append(f"Timing (interleaved mode): every system in one process; first call (compile) + warm-up, "
                    f"then up to {m.get('reps')} samples per system, round-robin in shuffled order with a "
@@ -785,70 +802,68 @@ def render(doc, markdown=False):
         out.append(f"Allocator: {m['malloc']}.\n")
     if m.get("bandwidth_Bps"):
         out.append(f"Measured copy bandwidth: {m['bandwidth_Bps'] / 1e9:.1f} GB/s (read + write).\n")
-    by = {}
-    for r in doc["results"]:
-        by.setdefault(r["workload"].split(":")[0], []).append(r)
-    for wid, rows in by.items():
-        info = doc["workloads"][wid]
-        out.append(f"\n{h}{wid}: {info['title']} ({info['dtype']})\n")
-        if info["kind"] == "time":
-            bw = any(r["bandwidth_frac"] for r in rows)
-            head = ["system", "median", "IQR", "min-max", "x best peer", "first call"] + (["of bandwidth"] if bw else []) + ["status"]
-            body = []
-            for r in sorted(rows, key=lambda r: (r["timing"] is None, r["timing"]["median_s"] if r["timing"] else 0)):
-                t = r["timing"] or {}
-                body.append([r["system"], _fmt_t(t.get("median_s")),
-                             f"{_fmt_t(t.get('q1_s'))} - {_fmt_t(t.get('q3_s'))}" if t else "",
-                             f"{_fmt_t(t.get('min_s'))} - {_fmt_t(t.get('max_s'))}" if t else "",
-                             f"{r['ratio_vs_best_peer']:.2f}" if r["ratio_vs_best_peer"] else "",
-                             _fmt_t(r["compile_s"])]
-                            + ([f"{100 * r['bandwidth_frac']:.0f}%" if r["bandwidth_frac"] else ""] if bw else [])
-                            + [_status(r)])
-        elif info["kind"] == "compile":
-            head = ["system", "of", "first call (fresh cache)", "cache hit", "2nd batch size", "3rd batch size",
-                    "warm new process", "x jax.jit first call", "status"]
-            body = [[r["system"], r["workload"].split(":")[1], _fmt_t(r["metrics"].get("first_call_s")),
-                     _fmt_t(r["metrics"].get("cache_hit_s")), _size_cell(r, 2), _size_cell(r, 3),
-                     _fmt_t(r["metrics"].get("disk_hit_s")), _vs_jax(doc, r), _status(r)]
-                    for r in rows]
-            notes = [_phase_note(r) for r in rows if r["metrics"].get("first_call_phases")]
-        elif info["kind"] == "scaling":
-            head = ["system", "model", "params", "1 rank x 1 thread", "2 ranks x 1 thread", "speedup",
-                    "allreduce", "share of step", "status"]
-            body = [[r["system"], r["workload"].split(":")[1], str(r["metrics"].get("params", "")),
-                     _fmt_t(r["metrics"].get("step_1rank_s")), _fmt_t(r["metrics"].get("step_2ranks_s")),
-                     f"{r['metrics']['speedup']:.2f}x" if r["metrics"].get("speedup") else "",
-                     _fmt_t(r["metrics"].get("allreduce_s")),
-                     f"{100 * r['metrics']['allreduce_share']:.0f}%" if r["metrics"].get("speedup") else "",
-                     _status(r)] for r in rows]
-        else:
-            head = ["system", "of", "RSS peak during step", "tracemalloc peak", "gradients", "status"]
-            body = [[r["system"], r["workload"].split(":")[1], _fmt_b(r["metrics"].get("rss_peak_bytes")),
-                     _fmt_b(r["metrics"].get("tracemalloc_peak_bytes")), _fmt_b(r["metrics"].get("outputs_bytes")),
-                     _status(r)] for r in rows]
-        out.append(table(head, body, markdown))
-        if info["kind"] == "compile" and notes:
-            out.append("\n" + "\n\n".join(notes))
-        if info["kind"] == "scaling":
-            out.append("\nThe W2 step at a global batch of 128; each rank takes half. jitgrad: jit_grad value and "
-                       "gradients, then jg.distributed.average_gradients (MPI); torch: DistributedDataParallel over "
-                       "gloo (allreduce in buckets during the backward pass). Times are per step, medians, the "
-                       "slowest rank's; allreduce: all the gradients' allreduce alone, after a barrier. Targets: "
-                       "speedup >= 1.8x, allreduce <= 10% of the step at 1M parameters.")
-        if info["kind"] == "memory":
-            out.append("\nRSS peak: growth of the resident set during one step after warm-up, in a fresh process "
-                       "with glibc returning freed blocks >= 64 KiB to the OS at once (every library's "
-                       "allocations, including Numba's and PyTorch's). tracemalloc peak: NumPy/Python "
-                       "allocations only (does not see PyTorch, JAX or Numba-internal buffers).")
-        if info["kind"] == "time" and any(r["ratio_vs_best_peer"] for r in rows):
-            out.append("\nx best peer: median / fastest median among PyTorch, torch.compile, JAX, autograd, "
-                       "PyTensor (< 1 is faster than every peer).")
-    if doc.get("targets"):
-        out.append(f"\n{h}Targets (compiler issue)\n")
-        out.append(table(["target", "want", "measured", "met"],
-                         [[t["name"], t["target"], t["measured"] or "not measured",
-                           {True: "yes", False: "NO", None: "-"}[t["met"]]] for t in doc["targets"]], markdown))
-    return "\n".join(out) + "\n"
+    return out
+
+
+def _time_table(doc, rows):
+    bw = any(r["bandwidth_frac"] for r in rows)
+    head = ["system", "median", "IQR", "min-max", "x best peer", "first call"] + (["of bandwidth"] if bw else []) + ["status"]
+    body = []
+    for r in sorted(rows, key=lambda r: (r["timing"] is None, r["timing"]["median_s"] if r["timing"] else 0)):
+        t = r["timing"] or {}
+        body.append([r["system"], _fmt_t(t.get("median_s")),
+                     f"{_fmt_t(t.get('q1_s'))} - {_fmt_t(t.get('q3_s'))}" if t else "",
+                     f"{_fmt_t(t.get('min_s'))} - {_fmt_t(t.get('max_s'))}" if t else "",
+                     f"{r['ratio_vs_best_peer']:.2f}" if r["ratio_vs_best_peer"] else "",
+                     _fmt_t(r["compile_s"])]
+                    + ([f"{100 * r['bandwidth_frac']:.0f}%" if r["bandwidth_frac"] else ""] if bw else [])
+                    + [_status(r)])
+    notes = ["x best peer: median / fastest median among PyTorch, torch.compile, JAX, autograd, "
+             "PyTensor (< 1 is faster than every peer)."] if any(r["ratio_vs_best_peer"] for r in rows) else []
+    return head, body, notes
+
+
+def _compile_table(doc, rows):
+    head = ["system", "of", "first call (fresh cache)", "cache hit", "2nd batch size", "3rd batch size",
+            "warm new process", "x jax.jit first call", "status"]
+    body = [[r["system"], r["workload"].split(":")[1], _fmt_t(r["metrics"].get("first_call_s")),
+             _fmt_t(r["metrics"].get("cache_hit_s")), _size_cell(r, 2), _size_cell(r, 3),
+             _fmt_t(r["metrics"].get("disk_hit_s")), _vs_jax(doc, r), _status(r)]
+            for r in rows]
+    notes = [_phase_note(r) for r in rows if r["metrics"].get("first_call_phases")]
+    return head, body, ["\n\n".join(notes)] if notes else []
+
+
+def _scaling_table(doc, rows):
+    head = ["system", "model", "params", "1 rank x 1 thread", "2 ranks x 1 thread", "speedup",
+            "allreduce", "share of step", "status"]
+    body = [[r["system"], r["workload"].split(":")[1], str(r["metrics"].get("params", "")),
+             _fmt_t(r["metrics"].get("step_1rank_s")), _fmt_t(r["metrics"].get("step_2ranks_s")),
+             f"{r['metrics']['speedup']:.2f}x" if r["metrics"].get("speedup") else "",
+             _fmt_t(r["metrics"].get("allreduce_s")),
+             f"{100 * r['metrics']['allreduce_share']:.0f}%" if r["metrics"].get("speedup") else "",
+             _status(r)] for r in rows]
+    return head, body, [
+        "The W2 step at a global batch of 128; each rank takes half. jitgrad: jit_grad value and "
+        "gradients, then jg.distributed.average_gradients (MPI); torch: DistributedDataParallel over "
+        "gloo (allreduce in buckets during the backward pass). Times are per step, medians, the "
+        "slowest rank's; allreduce: all the gradients' allreduce alone, after a barrier. Targets: "
+        "speedup >= 1.8x, allreduce <= 10% of the step at 1M parameters."]
+
+
+def _memory_table(doc, rows):
+    head = ["system", "of", "RSS peak during step", "tracemalloc peak", "gradients", "status"]
+    body = [[r["system"], r["workload"].split(":")[1], _fmt_b(r["metrics"].get("rss_peak_bytes")),
+             _fmt_b(r["metrics"].get("tracemalloc_peak_bytes")), _fmt_b(r["metrics"].get("outputs_bytes")),
+             _status(r)] for r in rows]
+    return head, body, [
+        "RSS peak: growth of the resident set during one step after warm-up, in a fresh process "
+        "with glibc returning freed blocks >= 64 KiB to the OS at once (every library's "
+        "allocations, including Numba's and PyTorch's). tracemalloc peak: NumPy/Python "
+        "allocations only (does not see PyTorch, JAX or Numba-internal buffers)."]
+
+
+_TABLES = {"time": _time_table, "compile": _compile_table, "scaling": _scaling_table, "memory": _memory_table}
 
 
 def plot(doc, path):

@@ -573,72 +573,65 @@ def pow(x, y):
     return np.power(x, y)
 
 
+def _make_tanh(c):
+    em1 = _impl("expm1_nonpos", c)
+    F, two, neg2 = c.F, c.two, c.F(-2)
+
+    def tanh_impl(x):
+        x = F(x)
+        e = em1(neg2 * abs(x))         # in [-1, 0]: no overflow, exact sign handling
+        return _copysign(-e / (two + e), x)
+    return tanh_impl
+
+
+def _make_sigmoid(c):
+    ex = _impl("exp", c)
+    F, one, zero = c.F, c.one, c.zero
+
+    def sigmoid_impl(x):
+        x = F(x)
+        e = ex(-abs(x))
+        q = one / (one + e)
+        return q if x >= zero else e * q
+    return sigmoid_impl
+
+
+def _make_softplus(c):
+    ex, l1p = _impl("exp", c), _impl("log1p", c)
+    F, zero = c.F, c.zero
+
+    def softplus_impl(x):
+        x = F(x)
+        m = x if x > zero else zero
+        return m + l1p(ex(-abs(x)))    # nan: log1p(nan) = nan propagates
+    return softplus_impl
+
+
+def _make_sqrt(c):
+    F = c.F
+
+    def sqrt_impl(x):
+        return _sqrt(F(x))
+    return sqrt_impl
+
+
+_MAKERS = {   # building block -> (precision constants -> the Python function Numba jits)
+    "exp": _make_exp, "expm1": _make_expm1, "log": _make_log,
+    "log1p": lambda c: _make_log1p(c, _impl("log", c)),
+    "sin": lambda c: _make_sincos(c, 0), "cos": lambda c: _make_sincos(c, 1),
+    "expm1_nonpos": lambda c: _make_expm1(c, nonpos=True),
+    "tanh": _make_tanh, "sigmoid": _make_sigmoid, "softplus": _make_softplus, "sqrt": _make_sqrt,
+}
 _IMPLS = {}
 
 
 def _impl(name, c):
     """Build (once per precision) the jitted building block `name`."""
     key = (name, c.bits)
-    if key in _IMPLS:
-        return _IMPLS[key]
-    from numba import njit
-    jit = njit(inline="always", **_JIT)
-    if name == "exp":
-        f = jit(_make_exp(c))
-    elif name == "expm1":
-        f = jit(_make_expm1(c))
-    elif name == "log":
-        f = jit(_make_log(c))
-    elif name == "log1p":
-        f = jit(_make_log1p(c, _impl("log", c)))
-    elif name == "sin":
-        f = jit(_make_sincos(c, 0))
-    elif name == "cos":
-        f = jit(_make_sincos(c, 1))
-    elif name == "expm1_nonpos":
-        f = jit(_make_expm1(c, nonpos=True))
-    elif name == "tanh":
-        em1 = _impl("expm1_nonpos", c)
-        F, two, neg2 = c.F, c.two, c.F(-2)
-
-        def tanh_impl(x):
-            x = F(x)
-            e = em1(neg2 * abs(x))         # in [-1, 0]: no overflow, exact sign handling
-            return _copysign(-e / (two + e), x)
-
-        f = jit(tanh_impl)
-    elif name == "sigmoid":
-        ex = _impl("exp", c)
-        F, one, zero = c.F, c.one, c.zero
-
-        def sigmoid_impl(x):
-            x = F(x)
-            e = ex(-abs(x))
-            q = one / (one + e)
-            return q if x >= zero else e * q
-
-        f = jit(sigmoid_impl)
-    elif name == "softplus":
-        ex, l1p = _impl("exp", c), _impl("log1p", c)
-        F, zero = c.F, c.zero
-
-        def softplus_impl(x):
-            x = F(x)
-            m = x if x > zero else zero
-            return m + l1p(ex(-abs(x)))    # nan: log1p(nan) = nan propagates
-
-        f = jit(softplus_impl)
-    elif name == "sqrt":
-        F = c.F
-
-        def sqrt_impl(x):
-            return _sqrt(F(x))
-
-        f = jit(sqrt_impl)
-    else:
-        raise KeyError(name)
-    _IMPLS[key] = f
-    return f
+    if key not in _IMPLS:
+        from numba import njit
+        _IMPLS[key] = njit(inline="always", **_JIT)(_MAKERS[name](c))
+    return _IMPLS[key]
 
 
 def _register_unary(stub, name):

@@ -19,7 +19,10 @@ BOOL = np.dtype(np.bool_)
 # op of its own (not a pass-through such as stop_gradient), and the index arithmetic lowering adds
 OPS = {**{p.name: p.arity for p in PRIMS.values() if p.kind == "elementwise" and p.expr != "{0}"},
        "idiv": 2, "mod": 2, "wrap_index": 2, "hash_uniform": 2, "real": 1}
-TRANSCENDENTAL = {p.name for p in PRIMS.values() if p.cost > 1}
+
+
+class IRError(AssertionError):
+    """A Program or Kernel that breaks the IR's rules (a compiler bug, not the user's)."""
 
 
 # ----------------------------------------------------------------------------- expressions
@@ -212,6 +215,26 @@ class Kernel:
         return format_kernel(self)
 
 
+STATEMENTS = (Loop, Store, Def, Reduce, Let, MatMul)
+NEST_STATEMENTS = (Loop, Store, Def, Reduce, Let)     # inside a loop nest (a MatMul is a step)
+
+
+def statement_rules(what, rules, covers=STATEMENTS):
+    """The one statement visitor: `rules` maps each statement type to `rule(s, *args)`, and
+    the returned `visit(s, *args)` dispatches on type(s). A type it does not cover is an error
+    when the module defining it is imported, naming the visitor (`what`), not a silent skip."""
+    missing = [c.__name__ for c in covers if c not in rules]
+    if missing:
+        raise IRError(f"{what}: no rule for {', '.join(missing)} statements")
+
+    def visit(s, *args):
+        rule = rules.get(type(s))
+        if rule is None:
+            raise IRError(f"{what}: no rule for {type(s).__name__} statements ({s!r})")
+        return rule(s, *args)
+    return visit
+
+
 # ----------------------------------------------------------------------------- helpers
 def children(e):
     if isinstance(e, ALU):
@@ -306,31 +329,21 @@ def format_kernel(k: Kernel) -> str:
 
 def format_body(body, depth):
     pad = "  " * depth
-    lines = []
-    for s in body:
-        if isinstance(s, Loop):
-            lines.append(f"{pad}for {s.var} in 0..{s.extent}{' parallel' if s.parallel else ''}:")
-            lines += format_body(s.body, depth + 1)
-        elif isinstance(s, Store):
-            lines.append(f"{pad}{s.buf.name}[{s.index!r}] {'+=' if s.accumulate else '='} {s.expr!r}")
-        elif isinstance(s, Def):
-            lines.append(f"{pad}{s.acc.name}: {s.acc.dtype} = {s.acc.op} identity")
-        elif isinstance(s, Reduce):
-            lines.append(f"{pad}{s.acc.name} {s.acc.op}= {s.expr!r}")
-        elif isinstance(s, Let):
-            lines.append(f"{pad}let {s.ref.name} = {s.expr!r}")
-        elif isinstance(s, MatMul):
-            lines.append(f"{pad}{s.out!r} = matmul({s.a!r}, {s.b!r})")
-        else:
-            lines.append(f"{pad}?{s!r}")
-    return lines
+    return [line for s in body for line in _format(s, pad, depth)]
+
+
+_format = statement_rules("format_kernel", {
+    Loop: lambda s, pad, depth: [f"{pad}for {s.var} in 0..{s.extent}{' parallel' if s.parallel else ''}:",
+                                 *format_body(s.body, depth + 1)],
+    Store: lambda s, pad, depth: [f"{pad}{s.buf.name}[{s.index!r}] {'+=' if s.accumulate else '='} {s.expr!r}"],
+    Def: lambda s, pad, depth: [f"{pad}{s.acc.name}: {s.acc.dtype} = {s.acc.op} identity"],
+    Reduce: lambda s, pad, depth: [f"{pad}{s.acc.name} {s.acc.op}= {s.expr!r}"],
+    Let: lambda s, pad, depth: [f"{pad}let {s.ref.name} = {s.expr!r}"],
+    MatMul: lambda s, pad, depth: [f"{pad}{s.out!r} = matmul({s.a!r}, {s.b!r})"],
+})
 
 
 # ----------------------------------------------------------------------------- verifier
-class IRError(AssertionError):
-    pass
-
-
 def _same_as_result(x):
     return [x.dtype] * len(x.srcs), x.dtype
 
@@ -372,18 +385,30 @@ def _check_alu(x):
 
 def verify_kernel(k: Kernel):
     """Check scoping, typing and buffer invariants; raise IRError naming the first violation."""
-    bufs = {b.name: b for b in k.params + k.outs + k.temps}
-    if len(bufs) != len(k.params) + len(k.outs) + len(k.temps):
-        raise IRError("duplicate buffer names")
-    for t, s in k.storage.items():
-        if t not in bufs or s not in bufs or bufs[t].dtype != bufs[s].dtype or bufs[t].size > bufs[s].size:
-            raise IRError(f"bad storage plan {t} -> {s}")
-    inputs = {b.name for b in k.params}
+    _Verifier(k).body(k.body, set(), False)
+    return k
 
-    def check_expr(e, scope):
+
+class _Verifier:
+    def __init__(self, k):
+        self.bufs = {b.name: b for b in k.params + k.outs + k.temps}
+        if len(self.bufs) != len(k.params) + len(k.outs) + len(k.temps):
+            raise IRError("duplicate buffer names")
+        for t, s in k.storage.items():
+            b = self.bufs
+            if t not in b or s not in b or b[t].dtype != b[s].dtype or b[t].size > b[s].size:
+                raise IRError(f"bad storage plan {t} -> {s}")
+        self.inputs = {b.name for b in k.params}
+
+    def body(self, body, scope, in_parallel):
+        scope = set(scope)      # what a statement declares is in scope for the rest of its body
+        for s in body:
+            _verify(s, self, scope, in_parallel)
+
+    def expr(self, e, scope):
         for x in walk_expr(e):
             if isinstance(x, Load):
-                if bufs.get(x.buf.name) != x.buf:
+                if self.bufs.get(x.buf.name) != x.buf:
                     raise IRError(f"load from undeclared buffer {x.buf.name}")
                 if x.index.dtype != INT:
                     raise IRError(f"non-integer index {x.index!r}")
@@ -395,49 +420,54 @@ def verify_kernel(k: Kernel):
             elif not isinstance(x, (Const, Sym)):
                 raise IRError(f"unknown expression {x!r}")
 
-    def check_view(v, write):
-        if bufs.get(v.buf.name) != v.buf or (write and v.buf.name in inputs):
+    def view(self, v, write):
+        if self.bufs.get(v.buf.name) != v.buf or (write and v.buf.name in self.inputs):
             raise IRError(f"bad matmul buffer {v.buf.name}")
         hi = v.offset + sum((n - 1) * s for n, s in zip(v.shape, v.strides) if n > 0 and s > 0)
         if min(v.shape, default=1) > 0 and (v.offset < 0 or hi >= v.buf.size):
             raise IRError(f"matmul view {v!r} out of bounds")
 
-    def check(body, scope, in_parallel):
-        scope = set(scope)
-        for s in body:
-            if isinstance(s, Loop):
-                if s.var in scope:
-                    raise IRError(f"loop variable {s.var} shadows an outer one")
-                if not (isinstance(s.extent, Sym) or isinstance(s.extent, int) and s.extent >= 0):
-                    raise IRError(f"bad extent {s.extent}")
-                if s.parallel and in_parallel:
-                    raise IRError("nested parallel loops")
-                check(s.body, scope | {s.var}, in_parallel or s.parallel)
-            elif isinstance(s, Store):
-                if bufs.get(s.buf.name) != s.buf or s.buf.name in inputs:
-                    raise IRError(f"store to {s.buf.name}: not a writable buffer")
-                if s.accumulate and in_parallel:
-                    raise IRError("scatter-add inside a parallel loop")
-                check_expr(s.index, scope)
-                check_expr(s.expr, scope)
-                if s.expr.dtype != s.buf.dtype:
-                    raise IRError(f"store of {s.expr.dtype} into {s.buf.name}: {s.buf.dtype}")
-            elif isinstance(s, Def):
-                scope.add(s.acc)
-            elif isinstance(s, Reduce):
-                if s.acc not in scope:
-                    raise IRError(f"reduce into undeclared {s.acc}")
-                check_expr(s.expr, scope)
-            elif isinstance(s, Let):
-                check_expr(s.expr, scope)
-                if s.ref.dtype != s.expr.dtype:
-                    raise IRError(f"let {s.ref} dtype mismatch")
-                scope.add(s.ref)
-            elif isinstance(s, MatMul):
-                check_view(s.out, True)
-                check_view(s.a, False)
-                check_view(s.b, False)
-            else:
-                raise IRError(f"unknown statement {s!r}")
-    check(k.body, set(), False)
-    return k
+    def loop(self, s, scope, in_parallel):
+        if s.var in scope:
+            raise IRError(f"loop variable {s.var} shadows an outer one")
+        if not (isinstance(s.extent, Sym) or isinstance(s.extent, int) and s.extent >= 0):
+            raise IRError(f"bad extent {s.extent}")
+        if s.parallel and in_parallel:
+            raise IRError("nested parallel loops")
+        self.body(s.body, scope | {s.var}, in_parallel or s.parallel)
+
+    def store(self, s, scope, in_parallel):
+        if self.bufs.get(s.buf.name) != s.buf or s.buf.name in self.inputs:
+            raise IRError(f"store to {s.buf.name}: not a writable buffer")
+        if s.accumulate and in_parallel:
+            raise IRError("scatter-add inside a parallel loop")
+        self.expr(s.index, scope)
+        self.expr(s.expr, scope)
+        if s.expr.dtype != s.buf.dtype:
+            raise IRError(f"store of {s.expr.dtype} into {s.buf.name}: {s.buf.dtype}")
+
+    def reduce(self, s, scope, in_parallel):
+        if s.acc not in scope:
+            raise IRError(f"reduce into undeclared {s.acc}")
+        self.expr(s.expr, scope)
+
+    def let(self, s, scope, in_parallel):
+        self.expr(s.expr, scope)
+        if s.ref.dtype != s.expr.dtype:
+            raise IRError(f"let {s.ref} dtype mismatch")
+        scope.add(s.ref)
+
+    def matmul(self, s, scope, in_parallel):
+        self.view(s.out, True)
+        self.view(s.a, False)
+        self.view(s.b, False)
+
+
+_verify = statement_rules("verify_kernel", {
+    Loop: lambda s, v, scope, par: v.loop(s, scope, par),
+    Store: lambda s, v, scope, par: v.store(s, scope, par),
+    Def: lambda s, v, scope, par: scope.add(s.acc),
+    Reduce: lambda s, v, scope, par: v.reduce(s, scope, par),
+    Let: lambda s, v, scope, par: v.let(s, scope, par),
+    MatMul: lambda s, v, scope, par: v.matmul(s, scope, par),
+})

@@ -31,7 +31,8 @@ import numpy as np
 from tracer.tensor import is_device_array
 
 from .ir import (ALU, BOOL, INT, Acc, Const, Def, Idx, Kernel, Let, LetRef, Load, Loop, MatMul, Reduce,
-                 Store, Sym, View, format_kernel, stmt_exprs, walk_expr, walk_stmts)
+                 NEST_STATEMENTS, Store, Sym, View, format_kernel, statement_rules, stmt_exprs, walk_expr,
+                 walk_stmts)
 from .lower import cstrides
 from .passes import PARALLEL_MIN_WORK, _work
 from . import llvm_cpu
@@ -339,28 +340,23 @@ def body_src(body, names, depth, accs=None):
     """Statements as Python source. `accs` renames accumulators: a private per-chunk copy, or
     ("terms", buffer, j) where a blocked loop stores the term instead of accumulating it."""
     accs = accs or {}
-    pad = "    " * depth
-    out = []
-    for s in body:
-        if isinstance(s, Loop):
-            out += _parallel_src(s, names, depth, accs) if s.parallel else _loop_src(s, names, depth, accs)
-        elif isinstance(s, Store):
-            out.append(f"{pad}{names[s.buf.name]}[{index_src(s.index, names)}] {'+=' if s.accumulate else '='} "
-                       f"{expr_src(s.expr, names)}")
-        elif isinstance(s, Def):
-            out.append(f"{pad}{s.acc.name} = {_acc_init(s.acc)}")
-        elif isinstance(s, Reduce):
-            x = expr_src(s.expr, names)
-            a = accs.get(s.acc.name, s.acc.name)
-            if isinstance(a, tuple):
-                out.append(f"{pad}{a[1]}[{a[2]}] = {x}")
-            else:
-                out.append(pad + _acc_update(a, s.acc.op, x))
-        elif isinstance(s, Let):
-            out.append(f"{pad}{s.ref.name} = {expr_src(s.expr, names)}")
-        else:
-            raise TypeError(f"not a loop-nest statement: {s!r}")
-    return out
+    return [line for s in body for line in _stmt_src(s, names, depth, accs)]
+
+
+def _reduce_src(s, names, depth, accs):
+    x, a = expr_src(s.expr, names), accs.get(s.acc.name, s.acc.name)
+    return ["    " * depth + (f"{a[1]}[{a[2]}] = {x}" if isinstance(a, tuple) else _acc_update(a, s.acc.op, x))]
+
+
+_stmt_src = statement_rules("numba_cpu renderer", {
+    Loop: lambda s, names, depth, accs: (_parallel_src if s.parallel else _loop_src)(s, names, depth, accs),
+    Store: lambda s, names, depth, accs: [
+        f"{'    ' * depth}{names[s.buf.name]}[{index_src(s.index, names)}] {'+=' if s.accumulate else '='} "
+        f"{expr_src(s.expr, names)}"],
+    Def: lambda s, names, depth, accs: [f"{'    ' * depth}{s.acc.name} = {_acc_init(s.acc)}"],
+    Reduce: _reduce_src,
+    Let: lambda s, names, depth, accs: [f"{'    ' * depth}{s.ref.name} = {expr_src(s.expr, names)}"],
+}, covers=NEST_STATEMENTS)
 
 
 FLAGS = ["nogil=True", "error_model='numpy'", "fastmath={" + ", ".join(map(repr, sorted(FASTMATH))) + "}"]

@@ -41,8 +41,8 @@ import numpy as np
 
 from tracer.tensor import is_device_array
 
-from .ir import ALU, BOOL, Acc, Def, Let, LetRef, Load, Loop, MatMul, Reduce, Store, format_kernel, walk_expr, \
-    stmt_exprs, walk_stmts
+from .ir import ALU, BOOL, NEST_STATEMENTS, Acc, Def, Let, LetRef, Load, Loop, MatMul, Reduce, Store, format_kernel, \
+    statement_rules, stmt_exprs, walk_expr, walk_stmts
 from .numba_cpu import RENDER as CPU_RENDER, _acc_init, _reduced_accs, const_src, expr_src, output_plan
 from .lower import affine
 from .passes import _work
@@ -304,27 +304,25 @@ def _delinearize(flat, loops, pad):
 
 def serial(body, pad):
     """Statements run by one thread, in order (what the CPU backend does per iteration)."""
-    out = []
-    for s in body:
-        if isinstance(s, Loop):
-            out.append(f"{pad}for {s.var.name} in range({s.extent}):")
-            out += serial(s.body, pad + "    ") or [pad + "    pass"]
-        elif isinstance(s, Store):
-            if s.accumulate:
-                if s.buf.dtype == BOOL:
-                    raise NotImplementedError("cuda backend: scatter-add of booleans")
-                out.append(f"{pad}cuda.atomic.add({s.buf.name}, {_index(s.index, _NAMES)}, {expr(s.expr)})")
-            else:
-                out.append(f"{pad}{s.buf.name}[{_index(s.index, _NAMES)}] = {expr(s.expr)}")
-        elif isinstance(s, Def):
-            out.append(f"{pad}{s.acc.name} = {_acc_init(s.acc)}")
-        elif isinstance(s, Reduce):
-            out.append(f"{pad}{s.acc.name} = {_combine(s.acc.op, s.acc.name, expr(s.expr))}")
-        elif isinstance(s, Let):
-            out.append(f"{pad}{s.ref.name} = {expr(s.expr)}")
-        else:
-            raise NotImplementedError(f"cuda backend: {type(s).__name__} inside a loop nest")
-    return out
+    return [line for s in body for line in _serial(s, pad)]
+
+
+def _store_src(s, pad):
+    if not s.accumulate:
+        return [f"{pad}{s.buf.name}[{_index(s.index, _NAMES)}] = {expr(s.expr)}"]
+    if s.buf.dtype == BOOL:
+        raise NotImplementedError("cuda backend: scatter-add of booleans")
+    return [f"{pad}cuda.atomic.add({s.buf.name}, {_index(s.index, _NAMES)}, {expr(s.expr)})"]
+
+
+_serial = statement_rules("cuda renderer", {
+    Loop: lambda s, pad: [f"{pad}for {s.var.name} in range({s.extent}):",
+                          *(serial(s.body, pad + "    ") or [pad + "    pass"])],
+    Store: _store_src,
+    Def: lambda s, pad: [f"{pad}{s.acc.name} = {_acc_init(s.acc)}"],
+    Reduce: lambda s, pad: [f"{pad}{s.acc.name} = {_combine(s.acc.op, s.acc.name, expr(s.expr))}"],
+    Let: lambda s, pad: [f"{pad}{s.ref.name} = {expr(s.expr)}"],
+}, covers=NEST_STATEMENTS)
 
 
 def _tree(acc, rb, pad):

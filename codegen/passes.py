@@ -8,10 +8,8 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
-import numpy as np
-
 from .graph import cse, dce, fold_constants, simplify, verify_program
-from .ir import (ALU, INT, Acc, Const, Def, Idx, Kernel, Let, LetRef, Load, Loop, MatMul, Reduce, Store,
+from .ir import (ALU, Idx, Kernel, Let, LetRef, Load, Loop, MatMul, Reduce, Store,
                  buffers_read, buffers_written, children, stmt_exprs, verify_kernel, walk_expr, walk_stmts)
 from .lower import lower
 

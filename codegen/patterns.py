@@ -20,7 +20,7 @@ import numpy as np
 import threading
 
 from .ir import (ALU, INT, Acc, Buffer, Const, Def, Let, LetRef, Load, Loop, MatMul, Reduce, Store,
-                 Sym, format_body, walk_expr, stmt_exprs, walk_stmts)
+                 NEST_STATEMENTS, Sym, format_body, statement_rules, walk_expr, stmt_exprs, walk_stmts)
 
 # float constants kept in the code in dynamic mode; any other (a mean's 1/n, a variance's
 # 1/(n-1), but also a 0.5 that is 1/n at n = 2) becomes an argument: a loop-invariant scalar
@@ -147,17 +147,16 @@ class _Abstractor:
         return r
 
     def stmt(self, s):
-        if isinstance(s, Loop):
-            return Loop(s.var, self.extent(s.extent), [self.stmt(x) for x in s.body], s.parallel)
-        if isinstance(s, Store):
-            return Store(self.buf(s.buf), self.expr(s.index), self.expr(s.expr), s.accumulate)
-        if isinstance(s, Def):
-            return Def(self.rename(s.acc, "acc"))
-        if isinstance(s, Reduce):
-            return Reduce(self.rename(s.acc, "acc"), self.expr(s.expr))
-        if isinstance(s, Let):
-            return Let(self.rename(s.ref, "x"), self.expr(s.expr))
-        raise TypeError(f"not a loop-nest statement: {s!r}")
+        return _abstract(s, self)
+
+
+_abstract = statement_rules("patterns.abstract", {
+    Loop: lambda s, a: Loop(s.var, a.extent(s.extent), [a.stmt(x) for x in s.body], s.parallel),
+    Store: lambda s, a: Store(a.buf(s.buf), a.expr(s.index), a.expr(s.expr), s.accumulate),
+    Def: lambda s, a: Def(a.rename(s.acc, "acc")),
+    Reduce: lambda s, a: Reduce(a.rename(s.acc, "acc"), a.expr(s.expr)),
+    Let: lambda s, a: Let(a.rename(s.ref, "x"), a.expr(s.expr)),
+}, covers=NEST_STATEMENTS)
 
 
 def abstract(nest, dynamic, storage=None, fixed=frozenset()) -> Pattern:

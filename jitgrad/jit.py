@@ -242,44 +242,9 @@ class JitGrad:
         kwargs = {k: _to_host(v) for k, v in kwargs.items()}
         new_args, specs, diff = prepare_args(args, nums[0] if isinstance(self.argnums, int) else nums,
                                              traced=True)
-        # program inputs in the order `_scan` passes arrays: by position, then keyword
-        dyn, arg_leaves, arg_paths = [], [], []
-
-        def traced(leaf, path):
-            t = Tensor(pytree.as_array(leaf))
-            t._traced = True
-            if _wants_grad(leaf):     # a Tensor argument that requires grad gets .grad, as eagerly
-                t.requires_grad = True
-                arg_leaves.append(t)
-                arg_paths.append(path)
-            dyn.append(t)
-            return t
-        for i, a in enumerate(new_args):  # other array arguments are traced but not differentiated
-            if i in nums:
-                dyn.extend(specs[nums.index(i)][0])
-                continue
-            if _is_array(a):
-                new_args[i] = traced(a, (i, None))
-            elif _has_array(a):
-                leaves, td = pytree.flatten(a)
-                new_args[i] = pytree.unflatten(td, [traced(leaf, (i, j)) if _is_array(leaf) else leaf
-                                                    for j, leaf in enumerate(leaves)])
-        kw = {k: traced(v, (k, None)) if _is_array(v) else v for k, v in sorted(kwargs.items())}
+        dyn, kw, arg_leaves, arg_paths = _traced_arguments(new_args, kwargs, nums, specs)
         t0 = time.perf_counter()
-        np_state = _np_random_state()
-        prev_reads, MODE_READS.reads = MODE_READS.reads, []
-        try:
-            with tracing() as effects:
-                value, aux = split_output(call_differentiated(self.f, new_args, kw), self.has_aux, "jit_grad")
-                captured = captured_leaves(value, diff + arg_leaves)
-                grads = differentiate(value, diff, captured + arg_leaves, create_graph=True)
-            modes = list({id(m): (m, v) for m, v in MODE_READS.reads}.values())
-        finally:
-            MODE_READS.reads = prev_reads
-        if _np_random_state() != np_state:
-            raise TraceError(f"np.random was used while jit_grad traced {getattr(self.f, '__qualname__', self.f)}: "
-                             f"the draw would be frozen into the compiled code (the same numbers on every "
-                             f"call); pass random arrays as arguments, or run eagerly with eager=True")
+        value, aux, captured, grads, effects, modes = self._record(new_args, kw, diff, arg_leaves)
         aux_leaves, aux_def = pytree.flatten(aux) if self.has_aux else ([], None)
         aux_tensors = [a for a in aux_leaves if isinstance(a, Tensor)]
         # random seeds are inputs drawn per call; state updates are outputs written back after it
@@ -299,6 +264,25 @@ class JitGrad:
         e.timings = {"trace": t1 - t0, "import": t_import, **getattr(e.compiled, "timings", {})}
         e.run = _make_runner(e, self.has_aux)
         return e
+
+    def _record(self, new_args, kw, diff, arg_leaves):
+        """Run f on traced tensors and record its reverse sweep: (value, aux, captured leaves,
+        gradients, the trace's effects (seeds, state updates), the module modes it read)."""
+        np_state = _np_random_state()
+        prev_reads, MODE_READS.reads = MODE_READS.reads, []
+        try:
+            with tracing() as effects:
+                value, aux = split_output(call_differentiated(self.f, new_args, kw), self.has_aux, "jit_grad")
+                captured = captured_leaves(value, diff + arg_leaves)
+                grads = differentiate(value, diff, captured + arg_leaves, create_graph=True)
+            modes = list({id(m): (m, v) for m, v in MODE_READS.reads}.values())
+        finally:
+            MODE_READS.reads = prev_reads
+        if _np_random_state() != np_state:
+            raise TraceError(f"np.random was used while jit_grad traced {getattr(self.f, '__qualname__', self.f)}: "
+                             f"the draw would be frozen into the compiled code (the same numbers on every "
+                             f"call); pass random arrays as arguments, or run eagerly with eager=True")
+        return value, aux, captured, grads, effects, modes
 
     def _backend_compile(self, program, family=None):
         """(compiled, seconds spent importing codegen: Numba's own start-up, once per process)."""
@@ -376,6 +360,35 @@ def _gc_paused():
 
 class _Stale(Exception):
     """A compiled entry no longer matches what the function captured; the message says why."""
+
+
+def _traced_arguments(new_args, kwargs, nums, specs):
+    """Traced tensors in place of the array arguments that are not differentiated (in
+    new_args, and a new kwargs); returns (program inputs in the order `_scan` passes arrays:
+    by position, then keyword; that kwargs; the arguments' leaves that get .grad; their paths)."""
+    dyn, arg_leaves, arg_paths = [], [], []
+
+    def traced(leaf, path):
+        t = Tensor(pytree.as_array(leaf))
+        t._traced = True
+        if _wants_grad(leaf):     # a Tensor argument that requires grad gets .grad, as eagerly
+            t.requires_grad = True
+            arg_leaves.append(t)
+            arg_paths.append(path)
+        dyn.append(t)
+        return t
+    for i, a in enumerate(new_args):
+        if i in nums:
+            dyn.extend(specs[nums.index(i)][0])
+            continue
+        if _is_array(a):
+            new_args[i] = traced(a, (i, None))
+        elif _has_array(a):
+            leaves, td = pytree.flatten(a)
+            new_args[i] = pytree.unflatten(td, [traced(leaf, (i, j)) if _is_array(leaf) else leaf
+                                                for j, leaf in enumerate(leaves)])
+    kw = {k: traced(v, (k, None)) if _is_array(v) else v for k, v in sorted(kwargs.items())}
+    return dyn, kw, arg_leaves, arg_paths
 
 
 def _wants_grad(x):

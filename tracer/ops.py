@@ -504,9 +504,7 @@ def _normalize_index(x, key):
     if not isinstance(key, tuple):
         key = (key,)
     arrays, spec = [], []
-    n_real = builtins.sum(1 for k in key if k is not None and k is not Ellipsis
-                          and not (_is_bool_index(k)))
-    n_real += builtins.sum(_t_ndim(k) for k in key if _is_bool_index(k))
+    n_real = builtins.sum(_t_ndim(k) if _is_bool_index(k) else 1 for k in key if k is not None and k is not Ellipsis)
     if builtins.sum(1 for k in key if k is Ellipsis) > 1:
         raise IndexError("getitem: an index can only have a single ellipsis ('...')")
     if n_real > x.ndim:
@@ -514,53 +512,58 @@ def _normalize_index(x, key):
     dim = 0
     for k in key:
         if k is Ellipsis:
-            for _ in range(x.ndim - n_real):
-                spec.append(("slice", 0, x.shape[dim], 1))
-                dim += 1
+            spec += [("slice", 0, x.shape[d], 1) for d in range(dim, dim + x.ndim - n_real)]
+            dim += x.ndim - n_real
         elif k is None:
             spec.append(("new",))
         elif isinstance(k, slice):
             spec.append(("slice",) + k.indices(x.shape[dim]))
             dim += 1
         elif isinstance(k, (int, np.integer)) and not isinstance(k, bool):
-            n = x.shape[dim]
-            if not -n <= k < n:
-                raise IndexError(f"getitem: index {k} is out of bounds for axis {dim} with size {n} "
-                                 f"at {where_str()}")
-            spec.append(("int", int(k) % n))
+            spec.append(("int", _int_index(k, x.shape[dim], dim)))
             dim += 1
         else:
-            if _is_bool_index(k):
-                kt = k if isinstance(k, Tensor) else Tensor(np.asarray(k))
-                if kt._traced and STATE.trace_depth:
-                    raise TraceError(f"getitem: a boolean mask computed from traced values gives a "
-                                     f"data-dependent shape, which cannot be compiled, at {where_str()}; "
-                                     f"use jg.where instead")
-                mask = kt.data
-                if mask.shape != x.shape[dim:dim + mask.ndim]:
-                    raise IndexError(f"getitem: boolean index of shape {mask.shape} does not match "
-                                     f"shape {x.shape[dim:dim + mask.ndim]} at axis {dim} at {where_str()}")
-                for nz in np.nonzero(mask):
-                    spec.append(("array", len(arrays)))
-                    arrays.append(Tensor(nz))
-                    dim += 1
-                continue
-            kt = k if isinstance(k, Tensor) else Tensor(np.asarray(k))
-            if kt.dtype.kind not in "iu":
-                raise IndexError(f"getitem: index arrays must be integers or booleans, got dtype "
-                                 f"{kt.dtype} at {where_str()}")
-            if not kt._traced:
-                n = x.shape[dim]
-                if kt.size and (kt.data.max() >= n or kt.data.min() < -n):
-                    raise IndexError(f"getitem: index out of bounds for axis {dim} with size {n} "
-                                     f"at {where_str()}")
-                kt = Tensor(np.where(kt.data < 0, kt.data + n, kt.data).astype(np.int64))
-            spec.append(("array", len(arrays)))
-            arrays.append(kt)
-            dim += 1
-    for d in range(dim, x.ndim):
-        spec.append(("slice", 0, x.shape[d], 1))
+            found = _bool_index(k, x.shape, dim) if _is_bool_index(k) else [_array_index(k, x.shape[dim], dim)]
+            for kt in found:
+                spec.append(("array", len(arrays)))
+                arrays.append(kt)
+            dim += len(found)
+    spec += [("slice", 0, x.shape[d], 1) for d in range(dim, x.ndim)]
     return tuple(spec), arrays
+
+
+def _int_index(k, n, dim):
+    if not -n <= k < n:
+        raise IndexError(f"getitem: index {k} is out of bounds for axis {dim} with size {n} at {where_str()}")
+    return int(k) % n
+
+
+def _bool_index(k, shape, dim):
+    """A mask over axes dim, dim + 1, ...: one integer index array per axis (its nonzeros)."""
+    kt = k if isinstance(k, Tensor) else Tensor(np.asarray(k))
+    if kt._traced and STATE.trace_depth:
+        raise TraceError(f"getitem: a boolean mask computed from traced values gives a "
+                         f"data-dependent shape, which cannot be compiled, at {where_str()}; "
+                         f"use jg.where instead")
+    mask = kt.data
+    if mask.shape != shape[dim:dim + mask.ndim]:
+        raise IndexError(f"getitem: boolean index of shape {mask.shape} does not match "
+                         f"shape {shape[dim:dim + mask.ndim]} at axis {dim} at {where_str()}")
+    return [Tensor(nz) for nz in np.nonzero(mask)]
+
+
+def _array_index(k, n, dim):
+    """An integer index array along an axis of size n: checked and made non-negative when its
+    values are known (a traced one is wrapped by the compiled code)."""
+    kt = k if isinstance(k, Tensor) else Tensor(np.asarray(k))
+    if kt.dtype.kind not in "iu":
+        raise IndexError(f"getitem: index arrays must be integers or booleans, got dtype "
+                         f"{kt.dtype} at {where_str()}")
+    if kt._traced:
+        return kt
+    if kt.size and (kt.data.max() >= n or kt.data.min() < -n):
+        raise IndexError(f"getitem: index out of bounds for axis {dim} with size {n} at {where_str()}")
+    return Tensor(np.where(kt.data < 0, kt.data + n, kt.data).astype(np.int64))
 
 
 def _is_bool_index(k):
