@@ -1,17 +1,17 @@
-"""Compiling traced Programs: loop IR, passes (fusion, CSE, DCE, buffer planning), Numba backend.
+"""Compiling traced Programs: loop IR, passes (fusion, CSE, DCE, buffer planning), backends.
 
-`compile_program(program)` is the one entry point `jitgrad.jit` uses.
+`compile_program(program, backend=...)` (codegen.backends) is the one entry point `jitgrad.jit` uses.
 """
 from __future__ import annotations
 
 import ctypes
 import os
 import sys
-import time
 
 from .ir import Kernel, IRError, format_kernel, verify_kernel
 from .passes import PIPELINE, Options, run_pipeline, verify
-from .numba_cpu import JITGRAD_VERSION, Compiled, default_cache_dir
+from .numba_cpu import Compiled
+from .kernel_cache import JITGRAD_VERSION, default_cache_dir
 
 
 def _choose_threading_layer():
@@ -110,34 +110,7 @@ def start_numba():
         _NUMBA_STARTED.append(True)
 
 
-def compile_program(program, *, backend="cpu", cache_dir=None, fuse=True, parallel=None, check=None,
-                    dynamic=False):
-    """Compile a tracer Program to a `Compiled` callable.
+from .backends import BACKENDS, Backend, compile_program, register_backend, resolve_backend  # noqa: E402
 
-    cache_dir: None -> $JITGRAD_CACHE_DIR or ~/.cache/jitgrad; False -> no disk cache.
-    fuse=False lowers every primitive to its own loop (the reference for fusion tests);
-    parallel: None chooses by work size; check=True verifies the IR after every pass (None:
-    when $JITGRAD_VERIFY_IR=1, as the test suite sets it);
-    dynamic=True compiles kernels whose sizes and size-derived constants are arguments (one
-    kernel for every size), False bakes them in, a patterns.Generalizer makes arguments of
-    those that have differed between the programs it has seen."""
-    if check is None:
-        check = os.environ.get("JITGRAD_VERIFY_IR") == "1"
-    if backend != "cpu":
-        start_numba()
-        from .numba_cuda import compile_cuda, resolve_backend
-        backend = resolve_backend(backend)
-        if backend == "cuda":
-            return compile_cuda(program, cache_dir=cache_dir, fuse=fuse, check=check)
-        if backend != "cpu":
-            raise ValueError(f"unknown backend {backend!r} (expected 'cpu', 'cuda' or 'auto')")
-    from .numba_cpu import PARALLEL_MODE, compile_kernel
-    t0 = time.perf_counter()
-    if parallel is None and dynamic is not False and PARALLEL_MODE == "threads":
-        parallel = True     # every size the same kernels: the driver runs small ones on one thread
-    k = run_pipeline(program, Options(fuse=fuse, parallel=parallel), check=check)
-    return compile_kernel(program, k, cache_dir, t0, passes_seconds=time.perf_counter() - t0, dynamic=dynamic)
-
-
-__all__ = ["compile_program", "Compiled", "Kernel", "IRError", "Options", "PIPELINE", "run_pipeline",
+__all__ = ["compile_program", "Backend", "BACKENDS", "register_backend", "resolve_backend", "Compiled", "Kernel", "IRError", "Options", "PIPELINE", "run_pipeline",
            "verify", "verify_kernel", "format_kernel", "default_cache_dir", "JITGRAD_VERSION"]

@@ -272,6 +272,20 @@ def walk_stmts(body):
             yield from walk_stmts(s.body)
 
 
+def reduced_accs(loop):
+    """Accumulators reduced inside `loop` but declared outside it."""
+    inner = {s.acc for s in walk_stmts(loop.body) if isinstance(s, Def)}
+    return list(dict.fromkeys(s.acc for s in walk_stmts(loop.body)
+                              if isinstance(s, Reduce) and s.acc not in inner))
+
+
+def loop_work(s):
+    """Iterations of a statement's innermost body: what a nest costs, roughly."""
+    if not isinstance(s, Loop):
+        return 1
+    return s.extent * max((loop_work(x) for x in s.body), default=1)
+
+
 _NONE = frozenset()
 
 

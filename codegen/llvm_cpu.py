@@ -28,14 +28,14 @@ from __future__ import annotations
 
 import ast
 import ctypes
-import fcntl
 import hashlib
 import os
 import pathlib
 import threading
-import warnings
 
 import numpy as np
+
+from .kernel_cache import locked, seal, unseal, write_atomic
 
 COMPILER = os.environ.get("JITGRAD_KERNEL_COMPILER", "llvm")
 FORMAT = "llvm-1"
@@ -939,33 +939,14 @@ def engine():
 
 
 def _write_atomic(path, data: bytes):
-    """numba_cpu's atomic write; a cache file that cannot be written is only a later recompile."""
-    from .numba_cpu import _write_atomic as write
+    """A cache file that cannot be written is only a later recompile."""
     try:
-        write(path, data)
+        write_atomic(path, data)
     except OSError:
         pass
 
 
 _MAGIC = b"JGLLVM1\n"
-
-
-def _object_file(key, obj):
-    return _MAGIC + key.encode() + b"\n" + hashlib.sha256(obj).digest() + obj
-
-
-def _read_object(path, key):
-    """The object code cached for `key`, or None (missing; corrupt or another kernel's: warned)."""
-    try:
-        data = path.read_bytes()
-    except OSError:
-        return None
-    head = _MAGIC + key.encode() + b"\n"
-    n = len(head)
-    if data.startswith(head) and len(data) > n + 32 and hashlib.sha256(data[n + 32:]).digest() == data[n:n + 32]:
-        return data[n + 32:]
-    warnings.warn(f"jitgrad: kernel cache file {path} is corrupt; recompiling it", RuntimeWarning)
-    return None
 
 
 def argtypes_of(sig):
@@ -999,18 +980,14 @@ def build(source, sig, key, cache_dir):
         return _compile(source, sig, key, None, eng)[0], "compiled"
     d = pathlib.Path(cache_dir)
     path = d / f"jgl_{key}.o"
-    with open(d / f"jgl_{key}.lock", "a+") as lockf:     # one process compiles, the others load
-        fcntl.flock(lockf, fcntl.LOCK_EX)
-        try:
-            obj = _read_object(path, key) if path.exists() else None
-            if obj is not None:
-                return eng.load(f"jgm_{key}", None, obj, f"jgw_{key}")[0], "disk"
-            fn, obj = _compile(source, sig, key, d, eng)
-            if obj is not None:
-                _write_atomic(path, _object_file(key, obj))
-            return fn, "compiled"
-        finally:
-            fcntl.flock(lockf, fcntl.LOCK_UN)
+    with locked(d, f"jgl_{key}"):     # one process compiles, the others load
+        obj = unseal(path, _MAGIC, key) if path.exists() else None
+        if obj is not None:
+            return eng.load(f"jgm_{key}", None, obj, f"jgw_{key}")[0], "disk"
+        fn, obj = _compile(source, sig, key, d, eng)
+        if obj is not None:
+            _write_atomic(path, seal(_MAGIC, key, obj))
+        return fn, "compiled"
 
 
 _COMPILED = [0]

@@ -5,23 +5,17 @@ function keyed by its source alone, so every program, layer, unrolled step and (
 batch size that has the same nest shares one compiled kernel. The driver, generated per
 program and shape, allocates buffers and calls the kernels' entry points and BLAS (np.matmul).
 
-Each kernel module is written to `<cache_dir>/jg_<key>.py` (temp file + os.replace) and
-imported from there, so `@njit(cache=True)` works and a new process loads machine code instead
-of compiling. The first line holds a checksum of the rest: a truncated or corrupt file is
-detected, rewritten and recompiled with a warning.
+Each kernel module is written to `<cache_dir>/jg_<key>.py` and imported from there, so
+`@njit(cache=True)` works and a new process loads machine code instead of compiling
+(`kernel_cache` holds the file rules: atomic writes, locks, checksums, corrupt-file recovery).
 """
 from __future__ import annotations
 
-import fcntl
 import functools
 import hashlib
-import importlib.util
 import math
 import os
 import pathlib
-import sys
-import tempfile
-import threading
 import time
 import warnings
 from dataclasses import dataclass
@@ -31,14 +25,14 @@ import numpy as np
 from tracer.tensor import is_device_array
 
 from .ir import (ALU, BOOL, INT, Acc, Const, Def, Idx, Kernel, Let, LetRef, Load, Loop, MatMul, Reduce,
-                 NEST_STATEMENTS, Store, Sym, View, format_kernel, statement_rules, stmt_exprs, walk_expr,
+                 NEST_STATEMENTS, Store, Sym, View, format_kernel, loop_work, reduced_accs, statement_rules, stmt_exprs, walk_expr,
                  walk_stmts)
 from .lower import cstrides
-from .passes import PARALLEL_MIN_WORK, _work
+from .passes import PARALLEL_MIN_WORK
 from . import llvm_cpu
+from .kernel_cache import cache_path, content_key, key_lock, load_module, usable_dir
 from .patterns import abstract_all, split_nests
 
-JITGRAD_VERSION = "0.1.0"
 FASTMATH = {"reassoc", "contract"}   # lets float reductions vectorise; keeps inf/nan semantics
 _MATH = "exp log log1p expm1 tanh sigmoid softplus sin cos sqrt pow".split()     # codegen.fastmath
 _HELPER_OPS = "maximum minimum relu sign wrap_index hash_uniform".split()   # scalar ops that are codegen.scalar calls
@@ -117,7 +111,7 @@ def expr_src(e, names, index=index_src, render=None):
     return fn([expr_src(x, names, index, render) for x in e.srcs], e.dtype)
 
 
-def _acc_init(acc):
+def acc_init(acc):
     if acc.op == "sum":
         return const_src(0, acc.dtype)
     dt = acc.dtype
@@ -131,13 +125,6 @@ def _acc_init(acc):
 BLOCK = 1024       # elements per block of a blocked reduction loop (its terms stay in L1)
 CHUNKS = 64        # parallel loops with shared accumulators: fixed chunks, so sums do not
                    # depend on the thread count
-
-
-def _reduced_accs(loop):
-    """Accumulators reduced inside `loop` but declared outside it."""
-    inner = {s.acc for s in walk_stmts(loop.body) if isinstance(s, Def)}
-    return list(dict.fromkeys(s.acc for s in walk_stmts(loop.body)
-                              if isinstance(s, Reduce) and s.acc not in inner))
 
 
 def _widening(r):
@@ -255,7 +242,7 @@ def _chunks_src(s, names, depth, accs, shared, units, nc, unit, crange):
     pad, v, ext = "    " * depth, s.var.name, _extent_src(s.extent)
     out = [f"{pad}for {v}c in {crange}:"]
     private = {a.name: f"{a.name}_{v}c" for a in shared}
-    out += [f"{pad}    {private[a.name]} = {_acc_init(a)}" for a in shared]
+    out += [f"{pad}    {private[a.name]} = {acc_init(a)}" for a in shared]
     lo = f"{v}c * {units} // {nc} * {unit}" if unit > 1 else f"{v}c * {ext} // {nc}"
     hi = f"min(({v}c + 1) * {units} // {nc} * {unit}, {ext})" if unit > 1 else f"({v}c + 1) * {ext} // {nc}"
     out += [f"{pad}    {v}lo = {lo}", f"{pad}    {v}hi = {hi}"]
@@ -275,7 +262,7 @@ def _parallel_src(s, names, depth, accs):
     privatised per chunk and combined in chunk order afterwards (deterministic, and the
     chunk's inner loop vectorises)."""
     pad = "    " * depth
-    shared = _reduced_accs(s)
+    shared = reduced_accs(s)
     if not shared:
         return [f"{pad}for {s.var.name} in prange({_extent_src(s.extent)}):"] + \
             (body_src(s.body, names, depth + 1, accs) or [pad + "    pass"])
@@ -309,7 +296,7 @@ def threaded(pat):
         plan = None
         if len(loops) == 1 and all(isinstance(x, Def) for x in pat.body[:loops[0]]):
             i = loops[0]
-            shared = _reduced_accs(pat.body[i])
+            shared = reduced_accs(pat.body[i])
             plan = Threaded(i, shared, bool(shared or i or pat.body[i + 1:]))
         pat.__dict__["_threaded"] = plan
     return pat.__dict__["_threaded"]
@@ -353,7 +340,7 @@ _stmt_src = statement_rules("numba_cpu renderer", {
     Store: lambda s, names, depth, accs: [
         f"{'    ' * depth}{names[s.buf.name]}[{index_src(s.index, names)}] {'+=' if s.accumulate else '='} "
         f"{expr_src(s.expr, names)}"],
-    Def: lambda s, names, depth, accs: [f"{'    ' * depth}{s.acc.name} = {_acc_init(s.acc)}"],
+    Def: lambda s, names, depth, accs: [f"{'    ' * depth}{s.acc.name} = {acc_init(s.acc)}"],
     Reduce: _reduce_src,
     Let: lambda s, names, depth, accs: [f"{'    ' * depth}{s.ref.name} = {expr_src(s.expr, names)}"],
 }, covers=NEST_STATEMENTS)
@@ -494,7 +481,7 @@ def plan_steps(k: Kernel, dynamic):
             steps.append(nest[0])
             continue
         pat = next(pats)
-        pat.work = sum(_work(x) for x in nest)    # at this size: threads pay from PARALLEL_MIN_WORK
+        pat.work = sum(loop_work(x) for x in nest)    # at this size: threads pay from PARALLEL_MIN_WORK
         t = pat.__dict__.get("template", pat)     # (a Generalizer's nests of one pattern share it)
         if not t.source:
             t.sig, t.source = pattern_signature(t), render_pattern(t, True)
@@ -543,79 +530,10 @@ def kernel_key(ir_text: str, source: str) -> str:
     global _DEPS
     if _DEPS is None:
         _DEPS = _dep_fingerprint()
-    h = hashlib.sha256()
-    for part in (ir_text, source, JITGRAD_VERSION, _numba_version(), np.__version__, _DEPS, sys.version):
-        h.update(part.encode())
-        h.update(b"\0")
-    return h.hexdigest()[:32]
-
-
-def default_cache_dir():
-    env = os.environ.get("JITGRAD_CACHE_DIR")
-    if env:
-        return pathlib.Path(env)
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return pathlib.Path(base) / "jitgrad"
+    return content_key(ir_text, source, _numba_version(), np.__version__, _DEPS)
 
 
 _MEM: dict = {}            # kernel key -> (dispatcher, entry point)
-_KEY_LOCKS: dict = {}
-_GLOBAL_LOCK = threading.Lock()
-
-
-def _key_lock(key):
-    with _GLOBAL_LOCK:
-        lk = _KEY_LOCKS.get(key)
-        if lk is None:
-            lk = _KEY_LOCKS[key] = threading.Lock()
-        return lk
-
-
-def _header(key, body):
-    return f"# jitgrad kernel {key} sha256={hashlib.sha256(body.encode()).hexdigest()}\n"
-
-
-def _valid(text, key):
-    first, _, body = text.partition("\n")
-    return first == _header(key, body).rstrip("\n")
-
-
-def _write_atomic(path: pathlib.Path, data):
-    """Write text or bytes so that readers see the old file or the whole new one."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb" if isinstance(data, bytes) else "w") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-
-
-def _import(path: pathlib.Path, modname: str):
-    sys.modules.pop(modname, None)
-    spec = importlib.util.spec_from_file_location(modname, path)
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[modname] = mod      # before exec: Numba's cache locator looks the module up
-    try:
-        spec.loader.exec_module(mod)
-    except BaseException:
-        sys.modules.pop(modname, None)
-        raise
-    return mod
-
-
-def _purge_numba_cache(d: pathlib.Path, stem: str):
-    for f in (d / "__pycache__").glob(stem + ".*"):
-        try:
-            f.unlink()
-        except OSError:
-            pass
-
-
 def _compile_memory(source, sig):
     sig = numba_signature(sig)
     ns = {}
@@ -627,39 +545,14 @@ def _compile_memory(source, sig):
 
 def _compile_disk(d: pathlib.Path, key, body, sig):
     """(dispatcher, loaded_from_numba_cache) for the kernel in `d`, compiling at most once
-    across processes (flock) and recovering from corrupt files."""
-    stem = f"jg_{key}"
-    path = d / f"{stem}.py"
-    text = _header(key, body) + body
+    across processes and recovering from corrupt files (kernel_cache.load_module)."""
     sig = numba_signature(sig)
-    with open(d / f"{stem}.lock", "a+") as lockf:
-        fcntl.flock(lockf, fcntl.LOCK_EX)
-        try:
-            try:
-                old = path.read_text()
-            except (OSError, UnicodeDecodeError):
-                old = None
-            if old is not None and not _valid(old, key):
-                warnings.warn(f"jitgrad: kernel cache file {path} is corrupt; recompiling it", RuntimeWarning)
-                _purge_numba_cache(d, stem)
-                old = None
-            if old is None:
-                _write_atomic(path, text)
-            for attempt in range(2):
-                try:
-                    disp = _import(path, stem).kernel
-                    disp.compile(sig)
-                    hits = sum(disp.stats.cache_hits.values())
-                    return disp, hits > 0
-                except Exception as exc:   # corrupt Numba index/data: drop it and rebuild once
-                    if attempt:
-                        raise
-                    warnings.warn(f"jitgrad: loading cached kernel {path} failed ({exc!r}); recompiling it",
-                                  RuntimeWarning)
-                    _purge_numba_cache(d, stem)
-                    _write_atomic(path, text)
-        finally:
-            fcntl.flock(lockf, fcntl.LOCK_UN)
+
+    def load(mod):
+        disp = mod.kernel
+        disp.compile(sig)
+        return disp, sum(disp.stats.cache_hits.values()) > 0
+    return load_module(d, f"jg_{key}", key, body, load)[0]
 
 
 @dataclass(eq=False)
@@ -671,10 +564,6 @@ class LoadedKernel:
     dispatcher: object
     entry: object
     origin: str
-
-
-def _cache_path(cache_dir):
-    return None if cache_dir is False else pathlib.Path(cache_dir) if cache_dir is not None else default_cache_dir()
 
 
 def _compiled_stems(d):
@@ -707,7 +596,7 @@ SHARE_MIN, SHARE_MIN_COLD = 4, 16
 def _share_new_llvm_kernels(specs, cache_dir):
     if llvm_cpu.COMPILER != "llvm" or len(specs) < SHARE_MIN:
         return
-    d = _usable_dir(_cache_path(cache_dir))
+    d = usable_dir(cache_path(cache_dir))
     if d is None:
         return
     new = [(d, key, source, sig) for _, sig, source, key in specs.values()
@@ -717,27 +606,12 @@ def _share_new_llvm_kernels(specs, cache_dir):
         compile_pool.share(new[::-1])
 
 
-def _usable_dir(d):
-    """The cache directory, created; None (with a warning) where it cannot be written."""
-    if d is None:
-        return None
-    try:
-        d.mkdir(parents=True, exist_ok=True)
-        if not os.access(d, os.W_OK):
-            raise PermissionError(f"{d} is not writable")
-        return d
-    except OSError as exc:
-        warnings.warn(f"jitgrad: kernel cache directory {d} unusable ({exc}); compiling in memory only",
-                      RuntimeWarning)
-        return None
-
-
 def _cached(key, source, make):
     """The LoadedKernel for `key`: from this process's memory, else `make()` -> (dispatcher,
     entry, origin) under the key's lock, once per process; None where `make` declines."""
     hit = _MEM.get(key)
     if hit is None:
-        with _key_lock(key):
+        with key_lock(key):
             hit = _MEM.get(key)
             if hit is None:
                 made = make()
@@ -754,7 +628,7 @@ def _build_llvm(source, sig, key, cache_dir):
         if llvm_cpu.COMPILER != "llvm":
             return None
         try:
-            fn, origin = llvm_cpu.build(source, sig, key, _usable_dir(_cache_path(cache_dir)))
+            fn, origin = llvm_cpu.build(source, sig, key, usable_dir(cache_path(cache_dir)))
         except llvm_cpu.Unsupported:
             return None
         except Exception as exc:     # a bug here must not stop the program: Numba compiles it
@@ -768,7 +642,7 @@ def _build_llvm(source, sig, key, cache_dir):
 
 
 def build_numba_kernels(specs, cache_dir):
-    d = _cache_path(cache_dir)
+    d = cache_path(cache_dir)
     batch, sent = None, set()
     if d is not None and any(s[3] not in _MEM for s in specs.values()):
         from .compile_pool import submit
@@ -790,7 +664,7 @@ def build_kernel(pat, sig, body, key, cache_dir) -> LoadedKernel:
     """The kernel for a pattern, from this process's memory, the disk cache, or Numba."""
     def make():
         disp, from_disk = None, False
-        d = _usable_dir(_cache_path(cache_dir))
+        d = usable_dir(cache_path(cache_dir))
         if d is not None:
             try:
                 disp, from_disk = _compile_disk(d, key, body, sig)

@@ -27,25 +27,22 @@ Python: nothing to cache).
 """
 from __future__ import annotations
 
-import hashlib
-import importlib.util
+import pathlib
 import math
-import os
 import sys
 import tempfile
 import threading
 import time
-import warnings
 
 import numpy as np
 
 from tracer.tensor import is_device_array
 
 from .ir import ALU, BOOL, NEST_STATEMENTS, Acc, Def, Let, LetRef, Load, Loop, MatMul, Reduce, Store, format_kernel, \
-    statement_rules, stmt_exprs, walk_expr, walk_stmts
-from .numba_cpu import RENDER as CPU_RENDER, _acc_init, _reduced_accs, const_src, expr_src, output_plan
+    loop_work, reduced_accs, statement_rules, stmt_exprs, walk_expr, walk_stmts
+from .kernel_cache import cache_path, content_key, import_file, load_module, usable_dir
+from .numba_cpu import RENDER as CPU_RENDER, acc_init, const_src, expr_src, output_plan
 from .lower import affine
-from .passes import _work
 
 FORMAT_VERSION = "cuda-6"
 
@@ -110,15 +107,6 @@ def require_cuda():
             "CUDA simulator is off. Use backend='cpu' (or backend='auto', which falls back to the "
             "CPU), or set NUMBA_ENABLE_CUDASIM=1 before numba is imported to run the CUDA kernels "
             "on the CPU simulator.")
-
-
-def resolve_backend(backend):
-    """'cpu' | 'cuda' for a requested backend ('cpu', 'cuda' or 'auto')."""
-    if backend == "auto":
-        return "cuda" if gpu_available() else "cpu"
-    if backend == "cuda":
-        require_cuda()
-    return backend
 
 
 # ----------------------------------------------------------------------------- launch geometry
@@ -319,7 +307,7 @@ _serial = statement_rules("cuda renderer", {
     Loop: lambda s, pad: [f"{pad}for {s.var.name} in range({s.extent}):",
                           *(serial(s.body, pad + "    ") or [pad + "    pass"])],
     Store: _store_src,
-    Def: lambda s, pad: [f"{pad}{s.acc.name} = {_acc_init(s.acc)}"],
+    Def: lambda s, pad: [f"{pad}{s.acc.name} = {acc_init(s.acc)}"],
     Reduce: lambda s, pad: [f"{pad}{s.acc.name} = {_combine(s.acc.op, s.acc.name, expr(s.expr))}"],
     Let: lambda s, pad: [f"{pad}{s.ref.name} = {expr(s.expr)}"],
 }, covers=NEST_STATEMENTS)
@@ -344,7 +332,7 @@ def _tree(acc, rb, pad):
 
 def _restart(acc, pad):
     """Keep the value so far; each thread then accumulates its share from the identity."""
-    return [f"{pad}_b_{acc.name} = {acc.name}", f"{pad}{acc.name} = {_acc_init(acc)}"]
+    return [f"{pad}_b_{acc.name} = {acc.name}", f"{pad}{acc.name} = {acc_init(acc)}"]
 
 
 def _block_head(accs, rb):
@@ -355,7 +343,7 @@ def _block_head(accs, rb):
 
 
 def _tree_accs(body):
-    return [a for s in body if isinstance(s, Loop) for a in _reduced_accs(s)]
+    return [a for s in body if isinstance(s, Loop) for a in reduced_accs(s)]
 
 
 def _buffers(stmts):
@@ -448,7 +436,7 @@ class Generator:
         if points == 0:
             return
         coop = [s for s in body if isinstance(s, Loop)]
-        work = max((_work(s) for s in coop), default=0)
+        work = max((loop_work(s) for s in coop), default=0)
         shape = "x".join(str(lp.extent) for lp in outer) or "1"
         if work < self.cfg.serial or (points >= 4 * self.cfg.block and _coalesced(body, outer[-1].var) > sum(
                 _coalesced(body, _perfect(s)[-1].var) for s in coop)):
@@ -456,7 +444,7 @@ class Generator:
         first = next(i for i, s in enumerate(body) if isinstance(s, Loop))
         loop = body[first]
         n = math.prod(lp.extent for lp in _perfect(loop))
-        if (points < self.cfg.split_below and n > self.cfg.rblock * self.cfg.items and _reduced_accs(loop)
+        if (points < self.cfg.split_below and n > self.cfg.rblock * self.cfg.items and reduced_accs(loop)
                 and all(isinstance(s, (Def, Let)) for s in body[:first]) and not self._reread(body[:first], body)):
             return self.split(outer, body, first, n, points, shape)
         rb = max(self.cfg.min_rblock, min(self.cfg.rblock, _pow2(work)))
@@ -497,7 +485,7 @@ class Generator:
             if isinstance(s, Loop):
                 loops = _perfect(s)
                 n = math.prod(lp.extent for lp in loops)
-                accs = _reduced_accs(s)
+                accs = reduced_accs(s)
                 for a in accs:
                     out += _restart(a, pad)
                 out.append(f"{pad}cuda.syncthreads()")
@@ -521,7 +509,7 @@ class Generator:
         loop = body[first]
         rb = cfg.rblock
         P = min(cfg.max_partials, -(-n // (rb * cfg.items)))
-        accs = _reduced_accs(loop)
+        accs = reduced_accs(loop)
         parts = []
         for a in accs:
             name = f"part{len(self.partials)}"
@@ -622,55 +610,19 @@ def generate(k, cfg, mode):
 
 
 # ----------------------------------------------------------------------------- module cache
-def _cache_root(cache_dir):
-    from .numba_cpu import default_cache_dir
-    root = cache_dir if cache_dir not in (None, False) else default_cache_dir()
-    return os.path.join(os.fspath(root), "cuda")
-
-
 def _load_module(source, key, cache_dir):
-    """Write the generated module to the cache (content-addressed) and import it from there."""
+    """(module, found on disk): the generated module from the shared kernel cache (its files
+    checked and locked as the CPU kernels' are, see kernel_cache) or, without a usable cache
+    directory, from a temporary file for this process only."""
     modname = f"jitgrad_cuda_{key}"
     if modname in sys.modules:
         return sys.modules[modname], True
-    if cache_dir is not False:
-        root = _cache_root(cache_dir)
-        path = os.path.join(root, f"{key}.py")
-        try:
-            os.makedirs(root, exist_ok=True)
-            import fcntl
-            with open(os.path.join(root, f"{key}.lock"), "w") as lockf:
-                fcntl.flock(lockf, fcntl.LOCK_EX)
-                try:
-                    with open(path) as fh:
-                        from_disk = fh.read() == source
-                except OSError:
-                    from_disk = False
-                if not from_disk:
-                    fd, tmp = tempfile.mkstemp(dir=root, suffix=".tmp")
-                    with os.fdopen(fd, "w") as fh:
-                        fh.write(source)
-                    os.replace(tmp, path)
-                return _import(modname, path), from_disk
-        except OSError as exc:
-            warnings.warn(f"jitgrad cuda: kernel cache directory {root!r} is not writable ({exc}); "
-                          f"compiling in memory for this process only", RuntimeWarning, stacklevel=3)
-    path = os.path.join(tempfile.mkdtemp(prefix="jitgrad-cuda-"), f"{key}.py")
-    with open(path, "w") as fh:
-        fh.write(source)
-    return _import(modname, path), False
-
-
-def _import(modname, path):
-    spec = importlib.util.spec_from_file_location(modname, path)
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[modname] = mod
-    try:
-        spec.loader.exec_module(mod)
-    except BaseException:
-        sys.modules.pop(modname, None)
-        raise
-    return mod
+    d = usable_dir(cache_path(cache_dir, "cuda"))
+    if d is not None:
+        return load_module(d, modname, key, source, lambda mod: mod)
+    path = pathlib.Path(tempfile.mkdtemp(prefix="jitgrad-cuda-")) / f"{modname}.py"
+    path.write_text(source)
+    return import_file(path, modname), False
 
 
 # ----------------------------------------------------------------------------- the callable
@@ -705,11 +657,8 @@ class CudaCompiled:
         self.program, self.kernel, self.cfg = program, kernel, Config(sim)
         self.source, self.schedule = generate(kernel, self.cfg, mode)
         self.ir = format_kernel(kernel) + "\n\nCUDA kernels:\n" + self.schedule
-        h = hashlib.sha256()
-        for part in (FORMAT_VERSION, numba.__version__, _numba_cuda_version(), mode, self.source):
-            h.update(str(part).encode() + b"\0")
-        self.key = "cuda-" + h.hexdigest()[:32]
-        mod, self.from_disk_cache = _load_module(self.source, self.key.replace("-", "_"), cache_dir)
+        self.key = "cuda-" + content_key(FORMAT_VERSION, numba.__version__, _numba_cuda_version(), mode, self.source)
+        mod, self.from_disk_cache = _load_module(self.source, self.key[5:], cache_dir)
         self._launch = mod.launch
         self._checks_index = _checks_index(kernel.body)
         self._in = [(tuple(s), b.dtype, b.size) for b, s in zip(kernel.params, kernel.param_shapes)]

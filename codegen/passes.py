@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from .graph import cse, dce, fold_constants, simplify, verify_program
 from .ir import (ALU, Idx, Kernel, Let, LetRef, Load, Loop, MatMul, Reduce, Store,
-                 buffers_read, buffers_written, children, stmt_exprs, verify_kernel, walk_expr, walk_stmts)
+                 buffers_read, buffers_written, children, loop_work, stmt_exprs, verify_kernel, walk_expr, walk_stmts)
 from .lower import lower
 
 PARALLEL_MIN_WORK = 1 << 17   # loop iterations below which fork/join and 5x compile time don't pay
@@ -103,12 +103,6 @@ def _cse_body(body, counter):
 
 
 # ----------------------------------------------------------------------------- parallel loops
-def _work(s):
-    if not isinstance(s, Loop):
-        return 1
-    return s.extent * max((_work(x) for x in s.body), default=1)
-
-
 def parallelize(k: Kernel, opts) -> Kernel:
     """Parallelise the outer loop of nests big enough to pay for threads (and, with
     JITGRAD_PARALLEL=numba, for parallel=True's 5-6x compile time); never scatter-adds.
@@ -121,7 +115,7 @@ def parallelize(k: Kernel, opts) -> Kernel:
         inner = list(walk_stmts(s.body))
         if any(isinstance(x, Store) and x.accumulate for x in inner):
             continue
-        if opts.parallel or _work(s) >= PARALLEL_MIN_WORK:
+        if opts.parallel or loop_work(s) >= PARALLEL_MIN_WORK:
             s.parallel = True
     k.flags["parallel"] = any(isinstance(s, Loop) and s.parallel for s in k.body)
     return k

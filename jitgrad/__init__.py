@@ -34,7 +34,7 @@ from .autodiff import Function, GradientTape, backward, grad, value_and_grad
 from .creation import (arange, as_tensor, eye, full, linspace, manual_seed, ones, ones_like, rand, randn,
                        tensor, zeros, zeros_like)
 
-__version__ = "0.1.0"
+from tracer import __version__  # noqa: F401  (the one version constant)
 float32, float64, int32, int64, bool_ = "float32", "float64", "int32", "int64", "bool"
 from .jit import jit_grad
 from .explain import explain

@@ -17,7 +17,6 @@ import numpy as np
 
 from tracer import Tensor, TraceError, make_program, tracing
 from tracer.tensor import is_device_array as _is_device_array
-from tracer.program import evaluate
 from tracer.rng import draw_seed
 
 from . import config, pytree
@@ -92,8 +91,12 @@ class _Entry:
 
 class JitGrad:
     def __init__(self, f, argnums=0, has_aux=False, backend="cpu", eager=None, cache_dir=None, dynamic=None):
-        if backend not in ("cpu", "cuda", "auto", "interpret"):
-            raise ValueError(f"jit_grad: unknown backend {backend!r} (use 'cpu', 'cuda' or 'auto')")
+        from codegen.backends import resolve_backend
+        if backend != "auto":
+            try:
+                resolve_backend(backend)
+            except ValueError as exc:
+                raise ValueError(f"jit_grad: {exc}") from None
         if dynamic not in (None, True, False):
             raise ValueError(f"jit_grad: dynamic must be None, True or False, got {dynamic!r}")
         self.dynamic = dynamic
@@ -286,8 +289,6 @@ class JitGrad:
 
     def _backend_compile(self, program, family=None):
         """(compiled, seconds spent importing codegen: Numba's own start-up, once per process)."""
-        if self.backend == "interpret":
-            return _Interpreted(program), 0.0
         t0 = time.perf_counter()
         from codegen import compile_program
         t_import = time.perf_counter() - t0
@@ -407,20 +408,6 @@ def _describe(part):
     if isinstance(part, tuple) and len(part) == 2 and isinstance(part[0], type):
         return f"static {part[1]!r}"
     return repr(part)
-
-
-class _Interpreted:
-    """The Program run by NumPy (backend='interpret'): a reference, and a fallback for debugging."""
-
-    def __init__(self, program):
-        self.program = program
-        self.ir = self.source = "(interpreted: no loop IR)"
-        self.key = f"interpret-{id(program):x}"
-        self.compile_seconds = 0.0
-        self.from_disk_cache = False
-
-    def __call__(self, *arrays):
-        return evaluate(self.program, *arrays)
 
 
 def _make_runner(e, has_aux):

@@ -1,4 +1,5 @@
 """Recording and reverse mode; no code generation (imports never reach `codegen`)."""
+__version__ = "0.1.0"   # the one version constant: jitgrad.__version__, pyproject, kernel cache keys
 from .tensor import (STATE, AnomalyError, Node, AccumulateGrad, ShapeError, Tensor, TraceError,
                      enable_grad, is_grad_enabled, no_grad, set_grad_enabled, bind, tracing)
 from .primitives import PRIMS, Prim

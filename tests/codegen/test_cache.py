@@ -12,7 +12,7 @@ import pytest
 import tracer
 from tracer import ops as T
 
-from codegen import compile_program, numba_cpu
+from codegen import compile_program, kernel_cache, numba_cpu
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CACHE = os.environ.get("JITGRAD_CACHE_DIR")
@@ -163,7 +163,7 @@ def test_unwritable_cache_path_falls_back_to_memory(tmp_path):
 
 def test_cache_disabled_and_default_dir(monkeypatch, tmp_path):
     monkeypatch.setenv("JITGRAD_CACHE_DIR", str(tmp_path))
-    assert numba_cpu.default_cache_dir() == tmp_path
+    assert kernel_cache.default_cache_dir() == tmp_path
     p, x = _program(5.5)
     c = compile_program(p, cache_dir=False)
     assert not c.from_disk_cache and not list(tmp_path.glob("*.py"))

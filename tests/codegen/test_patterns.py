@@ -16,7 +16,7 @@ from codegen.llvm_cpu import compiled_count
 import tracer
 from tracer import ops as T
 
-from codegen import compile_program, numba_cpu
+from codegen import compile_program, kernel_cache, numba_cpu
 from codegen.ir import Load, stmt_exprs, walk_expr, walk_stmts
 from codegen.patterns import abstract, split_nests
 from codegen import run_pipeline
@@ -238,7 +238,7 @@ def test_a_helper_compiles_llvm_kernels_from_the_back_while_the_caller_takes_the
     deadline = time.time() + 60       # the helper goes through all of them (loading what it finds)
     while time.time() < deadline and not all((tmp_path / f"jgl_{k}.o").exists() for k in keys):
         time.sleep(0.05)
-    assert all(numba_cpu.llvm_cpu._read_object(tmp_path / f"jgl_{k}.o", k) for k in keys)
+    assert all(kernel_cache.unseal(tmp_path / f"jgl_{k}.o", numba_cpu.llvm_cpu._MAGIC, k) for k in keys)
 
 
 def test_a_dead_helper_leaves_its_kernels_to_the_caller(tmp_path, monkeypatch):

@@ -533,3 +533,19 @@ def test_two_threads_training_one_module_through_one_jit_grad_accumulate_every_g
     assert len(values) == 80 and all(v == v1 for v in values)
     for p, g in zip(m.parameters(), one):
         np.testing.assert_allclose(p.grad.numpy(), 80 * g, rtol=1e-12)
+
+
+def test_a_registered_backend_is_a_jit_grad_backend(monkeypatch):
+    """codegen.backends is the one list of backends: what is registered there, jit_grad takes."""
+    from codegen import backends
+    seen = []
+
+    def compile_mine(program, **options):
+        seen.append(sorted(options))
+        return backends.Interpreted(program)
+    monkeypatch.setitem(backends.BACKENDS, "mine", backends.Backend("mine", compile_mine))
+    value, grad = jg.jit_grad(lambda x: jg.sum(x * x), backend="mine")(np.arange(3.0))
+    assert value == 5.0 and np.allclose(grad, [0, 2, 4])
+    assert seen == [["cache_dir", "check", "dynamic", "fuse", "parallel"]]
+    with pytest.raises(ValueError, match="unknown backend 'nope'.*'cpu'.*'cuda'.*'interpret'.*'mine'.*'auto'"):
+        jg.jit_grad(lambda x: x, backend="nope")

@@ -1,0 +1,116 @@
+"""The backends a traced Program compiles for: one interface, one registry.
+
+A backend is a name and two functions. `available()` says whether it can run here (without
+importing a compiler it would not use); `compile(program, *, cache_dir, fuse, parallel, check,
+dynamic)` returns a callable that takes the Program's arrays (invars, then constvars) and
+returns its outputs as a list of arrays, with the attributes `explain` and `cache_info` read:
+`ir` and `source` (text), `key`, `timings` (seconds by phase), `from_disk_cache`, and, where it
+compiles loop-nest kernels, `kernels`. `backend="auto"` takes the first registered backend whose
+`preferred()` holds, else "cpu". A new backend is a module with its compile function and one
+`register_backend(Backend(...))` line below; `jit_grad(backend=...)` accepts it from then on.
+"""
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+from tracer.program import evaluate
+
+
+@dataclass(frozen=True)
+class Backend:
+    name: str
+    compile: Callable
+    available: Callable = lambda: True
+    preferred: Callable = lambda: False     # what backend="auto" picks, when it holds
+
+
+BACKENDS: dict[str, Backend] = {}
+
+
+def register_backend(backend: Backend):
+    BACKENDS[backend.name] = backend
+    return backend
+
+
+def resolve_backend(name) -> Backend:
+    if name == "auto":
+        return next((b for b in BACKENDS.values() if b.preferred()), BACKENDS["cpu"])
+    b = BACKENDS.get(name)
+    if b is None:
+        raise ValueError(f"unknown backend {name!r} (expected {', '.join(map(repr, [*BACKENDS, 'auto']))})")
+    return b
+
+
+def compile_program(program, *, backend="cpu", cache_dir=None, fuse=True, parallel=None, check=None,
+                    dynamic=False):
+    """Compile a tracer Program with a registered backend (see the module docstring).
+
+    cache_dir: None -> $JITGRAD_CACHE_DIR or ~/.cache/jitgrad; False -> no disk cache.
+    fuse=False lowers every primitive to its own loop (the reference for fusion tests);
+    parallel: None chooses by work size; check=True verifies the IR after every pass (None:
+    when $JITGRAD_VERIFY_IR=1, as the test suite sets it);
+    dynamic=True compiles kernels whose sizes and size-derived constants are arguments (one
+    kernel for every size), False bakes them in, a patterns.Generalizer makes arguments of
+    those that have differed between the programs it has seen."""
+    if check is None:
+        check = os.environ.get("JITGRAD_VERIFY_IR") == "1"
+    return resolve_backend(backend).compile(program, cache_dir=cache_dir, fuse=fuse, parallel=parallel,
+                                            check=check, dynamic=dynamic)
+
+
+# ----------------------------------------------------------------------------- the backends
+def _compile_cpu(program, *, cache_dir, fuse, parallel, check, dynamic):
+    """Numba-rendered kernels per loop-nest pattern (compiled by llvm_cpu or Numba), a Python driver."""
+    from .numba_cpu import PARALLEL_MODE, compile_kernel
+    from .passes import Options, run_pipeline
+    t0 = time.perf_counter()
+    if parallel is None and dynamic is not False and PARALLEL_MODE == "threads":
+        parallel = True     # every size the same kernels: the driver runs small ones on one thread
+    k = run_pipeline(program, Options(fuse=fuse, parallel=parallel), check=check)
+    return compile_kernel(program, k, cache_dir, t0, passes_seconds=time.perf_counter() - t0, dynamic=dynamic)
+
+
+def _compile_cuda(program, *, cache_dir, fuse, parallel, check, dynamic):
+    """CUDA kernels by numba-cuda, on a GPU or its simulator (every size static: see CUDA.md)."""
+    from . import start_numba
+    start_numba()
+    from .numba_cuda import compile_cuda
+    return compile_cuda(program, cache_dir=cache_dir, fuse=fuse, check=check)
+
+
+def _cuda_usable():
+    from . import start_numba
+    start_numba()
+    from .numba_cuda import cuda_usable
+    return cuda_usable()
+
+
+def _gpu_present():
+    from . import start_numba
+    start_numba()
+    from .numba_cuda import gpu_available
+    return gpu_available()
+
+
+class Interpreted:
+    """The Program run by NumPy, primitive by primitive (backend='interpret'): the reference
+    the compiled backends are tested against, and a fallback for debugging."""
+
+    def __init__(self, program):
+        self.program = program
+        self.ir = self.source = "(interpreted: no loop IR)"
+        self.key = f"interpret-{id(program):x}"
+        self.compile_seconds = 0.0
+        self.from_disk_cache = False
+        self.timings = {}
+
+    def __call__(self, *arrays):
+        return evaluate(self.program, *arrays)
+
+
+register_backend(Backend("cpu", _compile_cpu))
+register_backend(Backend("cuda", _compile_cuda, available=_cuda_usable, preferred=_gpu_present))
+register_backend(Backend("interpret", lambda program, **options: Interpreted(program)))
