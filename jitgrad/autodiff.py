@@ -11,7 +11,7 @@ import numpy as np
 
 from tracer import STATE, Tensor, no_grad, ops
 from tracer.engine import backward, grad, sweep  # noqa: F401  (re-exported)
-from tracer.tensor import AccumulateGrad, Node, _check_float, _seq, _tape_ids, edge_of, walk_graph, where_str
+from tracer.tensor import AccumulateGrad, Node, check_float, edge_of, tape_ids_of, walk_graph, where_str
 
 from . import pytree
 
@@ -130,20 +130,20 @@ class GradientTape:
     def __init__(self, persistent=False, watch_accessed_variables=True):
         self._persistent = persistent
         self._watch_accessed = watch_accessed_variables
-        self._id = next(_tape_ids_counter)
+        self.tape_id = next(_tape_ids_counter)     # tracer.tensor.Tape: the tracer reads these
         self._watched = []
-        self._recording = False
+        self.recording = False
         self._used = False
         self._cuts = []
         self._warned = False
 
     def __enter__(self):
         STATE.tapes.append(self)
-        self._recording = True
+        self.recording = True
         return self
 
     def __exit__(self, *exc):
-        self._recording = False
+        self.recording = False
         if self in STATE.tapes:
             STATE.tapes.remove(self)
         return False
@@ -153,9 +153,9 @@ class GradientTape:
             if not isinstance(t, Tensor):
                 raise TypeError(f"GradientTape.watch takes Tensors, got {type(t).__name__}; "
                                 f"wrap arrays with jg.tensor(...)")
-            _check_float(t.dtype)
-            if self._id not in t._tape_ids:
-                t._tape_ids = t._tape_ids | {self._id}
+            check_float(t.dtype)
+            if self.tape_id not in t._tape_ids:
+                t._tape_ids = t._tape_ids | {self.tape_id}
                 self._watched.append(t)
 
     def watched_variables(self):
@@ -166,28 +166,35 @@ class GradientTape:
 
         class _Pause:
             def __enter__(self):
-                self.prev = tape._recording
-                tape._recording = False
+                self.prev = tape.recording
+                tape.recording = False
 
             def __exit__(self, *exc):
-                tape._recording = self.prev
+                tape.recording = self.prev
                 return False
         return _Pause()
 
     def reset(self):
         """Forget everything recorded so far (ops and watches)."""
-        self._id = next(_tape_ids_counter)
+        self.tape_id = next(_tape_ids_counter)
         self._watched, self._cuts, self._used, self._warned = [], [], False, False
 
-    def _note_cut(self, tensor, what):
+    def note_cut(self, tensor, what):
         self._cuts.append((what, where_str(), tensor.shape))
+
+    def auto_watch(self, tensor):
+        """With watch_accessed_variables, a trainable leaf is watched when an op first uses it."""
+        if self._watch_accessed and tensor._requires_grad and tensor.grad_fn is None:
+            self.watch(tensor)
+            return True
+        return False
 
     def _record_gradient(self, targets):
         """Record the sweep when something will differentiate its result: an outer tape, or
         value_and_grad/jit_grad around a loss that uses this gradient (a PINN loss)."""
         if not STATE.grad_enabled:
             return False
-        return any(t._recording and t is not self for t in STATE.tapes) or \
+        return any(t.recording and t is not self for t in STATE.tapes) or \
             (STATE.differentiating > 0 and any(isinstance(t, Tensor) and t._requires_grad for t in targets))
 
     def _check_use(self):
@@ -213,7 +220,7 @@ class GradientTape:
         live = [(t, g) for t, g in zip(targets, seeds) if isinstance(t, Tensor) and edge_of(t) is not None]
         if live:
             res = sweep([t for t, _ in live], [g for _, g in live], src_leaves,
-                        create_graph=self._record_gradient(targets), retain_graph=True, tape_id=self._id)
+                        create_graph=self._record_gradient(targets), retain_graph=True, tape_id=self.tape_id)
         else:
             res = [None] * len(src_leaves)
         out = []
@@ -245,7 +252,7 @@ class GradientTape:
             seed[k] = 1
             live = edge_of(target) is not None
             g = sweep([target], [Tensor(seed.reshape(target.shape))], [source], create_graph=create,
-                      retain_graph=True, tape_id=self._id)[0] if live else None
+                      retain_graph=True, tape_id=self.tape_id)[0] if live else None
             if g is None:
                 if unconnected_gradients != "zero":
                     return None
@@ -293,21 +300,10 @@ class FunctionNode(Node):
 
     def __init__(self, fn_cls, ctx, args, outs, requires_grad, tape_ids):
         tensors = [a for a in args if isinstance(a, Tensor)]
+        super().__init__(None, {}, tensors, [o.data for o in outs], requires_grad, tape_ids, traced=False)
         self.fn_cls, self.ctx = fn_cls, ctx
         self.arg_positions = [i for i, a in enumerate(args) if isinstance(a, Tensor)]
-        self.prim = None
-        self.params = {}
-        self.next_functions = tuple(edge_of(t) for t in tensors)
-        self.in_meta = tuple((t.data.shape, t.data.dtype) for t in tensors)
-        self.saved = ()
-        self.out_data = [o.data for o in outs]
-        self.requires_grad = requires_grad
-        self.tape_ids = tape_ids
-        self.pre_hooks = None
-        self.freed = False
-        self.seq = next(_seq)
-        self.where = where_str() if STATE.anomaly else None
-        self.trace_inputs = None
+        self.saved = ()          # the user's ctx keeps what backward needs
         self.trace_outputs = tuple(outs) if STATE.trace_depth else None
         self.n_out = len(outs)
 
@@ -349,7 +345,7 @@ class Function:
         multi = isinstance(raw, tuple)
         outs = [o if isinstance(o, Tensor) else Tensor(np.asarray(o)) for o in (raw if multi else (raw,))]
         requires_grad = STATE.grad_enabled and any(t._requires_grad for t in tensors)
-        tape_ids = _tape_ids(tensors) if STATE.grad_enabled and STATE.tapes else frozenset()
+        tape_ids = tape_ids_of(tensors) if STATE.grad_enabled and STATE.tapes else frozenset()
         if not (requires_grad or tape_ids):
             return raw if multi else outs[0]
         node = FunctionNode(cls, ctx, args, outs, requires_grad, tape_ids)

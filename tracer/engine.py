@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import ops
 from .tensor import (STATE, AccumulateGrad, Tensor, as_input, check_backward_anomaly, edge_of,
                      enable_grad, no_grad, walk_graph)
 
@@ -30,7 +31,6 @@ def unbroadcast(g, shape):
     """Sum a gradient back to the shape of the input it flows into."""
     if g.shape == tuple(shape):
         return g
-    from . import ops
     lead = g.ndim - len(shape)
     axes = tuple(range(lead)) + tuple(i + lead for i, d in enumerate(shape) if d == 1 and g.shape[i + lead] != 1)
     if axes:
@@ -201,8 +201,7 @@ def _conform(n, j, g):
     shape, dtype = n.in_meta[j]
     g = unbroadcast(g, shape)
     if g.dtype != dtype:
-        from . import ops
-        g = ops.cast(g, dtype)
+            g = ops.cast(g, dtype)
     if STATE.anomaly:
         check_backward_anomaly(n, j, g.data)
     return g
@@ -252,3 +251,11 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, 
         if g is not None and t.grad_fn is not None and not t._retains_grad:  # (its hook did it)
             g = g if create_graph else Tensor(g.data)
             t._grad = g if t._grad is None else t._grad + g
+
+
+def _tensor_backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
+    backward([self], None if gradient is None else [gradient], retain_graph=retain_graph,
+             create_graph=create_graph, inputs=inputs)
+
+
+Tensor.backward = _tensor_backward

@@ -11,7 +11,8 @@ import numpy as np
 
 from .primitives import PRIMS
 from .rng import draw_seed
-from .tensor import STATE, ShapeError, Tensor, TraceError, as_input, bind, where_str
+from .tensor import (STATE, ShapeError, Tensor, TraceError, arrays_of, as_input, bind, no_grad,
+                     refuse_if_differentiated, where_str)
 
 P = PRIMS
 
@@ -640,7 +641,6 @@ def update_inplace(self, fn, *args, name):
             self.grad_fn, self._out_idx, self._requires_grad, self._tape_ids
         r = fn(old, *args)
     else:
-        from .tensor import no_grad
         with no_grad():
             r = fn(Tensor(self.data), *args)
     if r.shape != self.shape:
@@ -737,7 +737,6 @@ for _n, _f in _METHODS.items():
     setattr(Tensor, _n, _f)
 for _n, _f in INPLACE.items():
     setattr(Tensor, _n, _inplace(_f, _n))
-Tensor.__hash__ = lambda self: id(self)
 Tensor.real, Tensor.imag = property(real), property(imag)
 
 def _no_out(fn, name):
@@ -772,3 +771,36 @@ UFUNCS = {
     "bitwise_and": _AND, "bitwise_or": _OR, "invert": _NOT,   # ndarray & Tensor: as Tensor & Tensor
     "conjugate": conj,
 }
+
+
+# ------------------------------------------------------------------- Tensor methods built on ops
+def _array_ufunc(self, ufunc, method, *inputs, **kwargs):
+    fn = UFUNCS.get(ufunc.__name__) if method == "__call__" and not kwargs else None
+    if fn is None:
+        name = f"np.{ufunc.__name__}" + (f".{method}" if method != "__call__" else "")
+        refuse_if_differentiated(name, inputs, kwargs)
+        arrays = [np.asarray(x) if isinstance(x, Tensor) else x for x in inputs]
+        return getattr(ufunc, method)(*arrays, **kwargs)
+    return fn(*inputs)
+
+
+def _array_function(self, func, types, args, kwargs):
+    """NumPy functions on Tensors: jitgrad's op where one exists (eagerly and traced alike);
+    otherwise NumPy on the arrays when no gradient is involved, else a TypeError, never a
+    silently dropped gradient. np.asarray(t) stays the explicit way out of the graph."""
+    fn = ARRAY_FUNCTIONS.get(func.__name__)
+    if fn is not None:
+        return fn(*args, **kwargs)
+    refuse_if_differentiated(f"np.{func.__name__}", args, kwargs)
+    return func(*arrays_of(args), **arrays_of(kwargs))
+
+
+def detach(self):
+    if self._traced and STATE.trace_depth:
+        with no_grad():
+            return stop_gradient(self)
+    return Tensor(self.data)
+
+
+Tensor.__array_ufunc__, Tensor.__array_function__ = _array_ufunc, _array_function
+Tensor.detach, Tensor.T = detach, property(lambda self: transpose(self))

@@ -1,12 +1,10 @@
 """The primitive table: one row per primitive, everything the system needs to know about it.
 
 Each row gives the eager NumPy implementation, a shape check (clear errors before NumPy's),
-the VJP rule per input written with tensor ops (so backward passes are themselves recorded:
-higher order for free, and the compiler sees them as ordinary ops), and, for elementwise
-primitives, the scalar expression the code generator emits. Rules receive
-`(g, out, *inputs, **params)`; `out` is the primitive's result with its graph attached. The
-backward engine un-broadcasts gradients, so rules ignore broadcasting. Composite ops (softmax,
-mean, logsumexp, ...) live in `tracer.ops` and need no rules.
+its kind (which picks its lowering and its result-shape rule), its cost, and, for elementwise
+primitives, the scalar op the code generator emits. Its VJP rules, one line per primitive,
+are in `tracer.vjps` (written with tensor ops, so this module comes before them). Composite ops
+(softmax, mean, logsumexp, ...) live in `tracer.ops` and need no rules.
 
 The scalar op of an elementwise row is named by the row (its arity read from `expr`); each
 backend renders it from its own `RENDER` table (codegen), and `codegen.ir.OPS` is derived from
@@ -27,12 +25,12 @@ from .rng import uniform_array
 from .tensor import ShapeError
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(eq=False)
 class Prim:
     name: str
     impl: Callable
-    vjp: object = None          # tuple of per-input rules (None: not differentiable there),
-                                # or a function argnum -> rule for variadic primitives
+    vjp: object = None          # set by tracer.vjps: a tuple of per-input rules (None: not
+                                # differentiable there), or a function argnum -> rule (variadic)
     kind: str = "elementwise"   # elementwise | reduce | view | index | scatter | matmul | concat | unfold | fold | random
     expr: str | None = None     # elementwise only: the scalar op over {0}, {1}, ... ("{0}": none)
     check: Callable = lambda datas, params: None
@@ -73,13 +71,13 @@ def _camel(name):
     return "".join(p.capitalize() for p in name.split("_"))
 
 
-def defprim(name, impl, vjp=None, kind="elementwise", expr=None, check=None, backward=None, cost=1,
+def defprim(name, impl, kind="elementwise", expr=None, check=None, backward=None, cost=1,
             api=False, ufunc=None, dtype=None, real_only=False):
     if check is None and kind == "elementwise":
         check = _check_broadcast
     if real_only:
         check = _real_only(check)
-    p = Prim(name, impl, vjp, kind, expr, check or (lambda d, p: None),
+    p = Prim(name, impl, None, kind, expr, check or (lambda d, p: None),
              backward or _camel(name) + "Backward", cost, api, ufunc, dtype, real_only)
     PRIMS[name] = p
     return p
@@ -218,19 +216,6 @@ def _fold(cols, size, kernel, stride, padding, dilation):
     return np.ascontiguousarray(xp[:, :, ph:ph + h, pw:pw + w])
 
 
-def _matmul_vjp_b(g, a, b):
-    """A matrix shared by a batch (a layer's weight on (batch, seq, features)): one GEMM over the
-    folded batch, not a batch of small ones summed afterwards (W9's weight gradients)."""
-    if b.ndim == 2 and a.ndim > 2:
-        m, (k, n) = math.prod(a.shape[:-1]), b.shape
-        return T.matmul(T.conj(T.swap_last(T.reshape(a, (m, k)))), T.reshape(g, (m, n)))
-    return T.matmul(T.conj(T.swap_last(a)), g)
-
-
-def _window_params(p):
-    return {k: p[k] for k in ("kernel", "stride", "padding", "dilation")}
-
-
 def _reduce_max(x, axes, keepdims):
     """np.max; over a few small axes (a pooling window) as elementwise np.maximum of the window's
     slices: NumPy's strided multi-axis reduction was 10-14x slower there (W8's 2x2 max pool)."""
@@ -329,107 +314,81 @@ def abstract_eval(prim, datas, params):
         return stand_in(*AVAL_RULES[prim.kind](datas, params))
     return np.asarray(prim.impl(*datas, **params))   # view, index: no arithmetic
 
-# ruff: noqa: E731  (the table below is one lambda per rule, as in HIPS autograd)
-# T is tracer.ops, imported at the bottom: rules are called long after import.
 # ------------------------------------------------------------------- elementwise, unary
-defprim("neg", np.negative, (lambda g, out, x: -g,), expr="(-{0})")
-defprim("exp", np.exp, (lambda g, out, x: g * T.conj(out),), expr="exp({0})", cost=10, api=True, ufunc="exp")
-defprim("log", np.log, (lambda g, out, x: g / T.conj(x),), expr="log({0})", cost=10, api=True, ufunc="log")
-defprim("log1p", np.log1p, (lambda g, out, x: g / T.conj(1 + x),), expr="log1p({0})", cost=10, api=True,
+defprim("neg", np.negative, expr="(-{0})")
+defprim("exp", np.exp, expr="exp({0})", cost=10, api=True, ufunc="exp")
+defprim("log", np.log, expr="log({0})", cost=10, api=True, ufunc="log")
+defprim("log1p", np.log1p, expr="log1p({0})", cost=10, api=True,
         ufunc="log1p")
-defprim("expm1", np.expm1, (lambda g, out, x: g * T.conj(out + 1),), expr="expm1({0})", cost=10, api=True,
+defprim("expm1", np.expm1, expr="expm1({0})", cost=10, api=True,
         ufunc="expm1")
-defprim("sqrt", np.sqrt, (lambda g, out, x: g * 0.5 / T.conj(out),), expr="sqrt({0})", cost=10, api=True, ufunc="sqrt")
-defprim("sin", np.sin, (lambda g, out, x: g * T.conj(T.cos(x)),), expr="sin({0})", cost=10, api=True, ufunc="sin")
-defprim("cos", np.cos, (lambda g, out, x: -g * T.conj(T.sin(x)),), expr="cos({0})", cost=10, api=True, ufunc="cos")
-defprim("tanh", np.tanh, (lambda g, out, x: g * T.conj(1 - out * out),), expr="tanh({0})", cost=10, api=True,
+defprim("sqrt", np.sqrt, expr="sqrt({0})", cost=10, api=True, ufunc="sqrt")
+defprim("sin", np.sin, expr="sin({0})", cost=10, api=True, ufunc="sin")
+defprim("cos", np.cos, expr="cos({0})", cost=10, api=True, ufunc="cos")
+defprim("tanh", np.tanh, expr="tanh({0})", cost=10, api=True,
         ufunc="tanh")
-defprim("sigmoid", _sigmoid, (lambda g, out, x: g * T.conj(out * (1 - out)),), expr="sigmoid({0})", cost=10, api=True, real_only=True)
-defprim("softplus", _softplus, (lambda g, out, x: g * T.sigmoid(x),), expr="softplus({0})", cost=10, api=True, real_only=True)
-defprim("erf", _erf, (lambda g, out, x: g * float(2 / np.sqrt(np.pi)) * T.conj(T.exp(-x * x)),), expr="erf({0})", cost=10,
+defprim("sigmoid", _sigmoid, expr="sigmoid({0})", cost=10, api=True, real_only=True)
+defprim("softplus", _softplus, expr="softplus({0})", cost=10, api=True, real_only=True)
+defprim("erf", _erf, expr="erf({0})", cost=10,
         api=True, ufunc="erf", dtype=_erf_dtype, real_only=True)
-defprim("relu", lambda x: np.maximum(x, 0).astype(x.dtype, copy=False),
-        (lambda g, out, x: T.keep_graph(T.where(x > 0, g, 0), x),), expr="relu({0})", api=True, real_only=True)
-defprim("abs", np.abs, (lambda g, out, x: T.abs_vjp(g, out, x),), expr="abs({0})", api=True,
+defprim("relu", lambda x: np.maximum(x, 0).astype(x.dtype, copy=False), expr="relu({0})", api=True, real_only=True)
+defprim("abs", np.abs, expr="abs({0})", api=True,
         ufunc="absolute")
-defprim("sign", np.sign, None, expr="sign({0})", api=True, ufunc="sign", real_only=True)  # zero derivative: not recorded
-defprim("stop_gradient", lambda x: x, None, expr="{0}", backward="StopGradient")
-# complex conjugate (ops.conj binds it for complex tensors only). The VJP rules follow PyTorch's
-# convention for complex inputs: the gradient of a real loss is dL/da + i dL/db, so each rule
-# multiplies by the conjugate of the local derivative (conj of a real value is itself)
-defprim("conj", np.conj, (lambda g, out, x: T.conj(g),), expr="conj({0})", backward="ConjBackward")
+defprim("sign", np.sign, expr="sign({0})", api=True, ufunc="sign", real_only=True)  # zero derivative: not recorded
+defprim("stop_gradient", lambda x: x, expr="{0}", backward="StopGradient")
+# complex conjugate (ops.conj binds it for complex tensors only)
+defprim("conj", np.conj, expr="conj({0})", backward="ConjBackward")
 # g, recorded as depending on x with derivative zero (see ops.keep_graph)
-defprim("zero_dep", lambda g, x: g, (lambda g, out, a, x: g, lambda g, out, a, x: T.zeros_for(x)),
+defprim("zero_dep", lambda g, x: g,
         expr="{0}", backward="ZeroDepBackward")
-defprim("cast", _cast, (lambda g, out, x, dtype: T.cast(g, x.dtype) if x.dtype.kind in "fc" else None,),
+defprim("cast", _cast,
         expr="cast({0})", backward="ToCopyBackward")
 # ------------------------------------------------------------------- elementwise, binary
-defprim("add", np.add, (lambda g, out, x, y: g, lambda g, out, x, y: g), expr="({0} + {1})")
-defprim("sub", np.subtract, (lambda g, out, x, y: g, lambda g, out, x, y: -g), expr="({0} - {1})")
-defprim("mul", np.multiply, (lambda g, out, x, y: g * T.conj(y), lambda g, out, x, y: g * T.conj(x)),
+defprim("add", np.add, expr="({0} + {1})")
+defprim("sub", np.subtract, expr="({0} - {1})")
+defprim("mul", np.multiply,
         expr="({0} * {1})")
-defprim("div", np.true_divide, (lambda g, out, x, y: g / T.conj(y), lambda g, out, x, y: -g * T.conj(out / y)),
+defprim("div", np.true_divide,
         expr="({0} / {1})", cost=10)
 defprim("pow", np.power,
-        (lambda g, out, x, y: g * T.conj(y * x ** (y - 1)),
-         lambda g, out, x, y: T.pow_exponent_vjp(g, out, x)),
         expr="pow({0}, {1})", cost=10)
 defprim("maximum", np.maximum,
-        (lambda g, out, x, y: T.keep_graph(T.where(x > y, g, T.where(x == y, g * 0.5, 0)), x, y),
-         lambda g, out, x, y: T.keep_graph(T.where(y > x, g, T.where(x == y, g * 0.5, 0)), x, y)),
         expr="maximum({0}, {1})", real_only=True)
 defprim("minimum", np.minimum,
-        (lambda g, out, x, y: T.keep_graph(T.where(x < y, g, T.where(x == y, g * 0.5, 0)), x, y),
-         lambda g, out, x, y: T.keep_graph(T.where(y < x, g, T.where(x == y, g * 0.5, 0)), x, y)),
         expr="minimum({0}, {1})", real_only=True)
 for _name, _ufunc, _op in [("lt", np.less, "<"), ("le", np.less_equal, "<="), ("gt", np.greater, ">"),
                            ("ge", np.greater_equal, ">="), ("eq", np.equal, "=="),
                            ("ne", np.not_equal, "!=")]:
-    defprim(_name, _ufunc, None, expr=f"({{0}} {_op} {{1}})", real_only=_name not in ("eq", "ne"))
-defprim("logical_and", np.logical_and, None, expr="({0} and {1})")
-defprim("logical_or", np.logical_or, None, expr="({0} or {1})")
-defprim("logical_not", np.logical_not, None, expr="(not {0})")
+    defprim(_name, _ufunc, expr=f"({{0}} {_op} {{1}})", real_only=_name not in ("eq", "ne"))
+defprim("logical_and", np.logical_and, expr="({0} and {1})")
+defprim("logical_or", np.logical_or, expr="({0} or {1})")
+defprim("logical_not", np.logical_not, expr="(not {0})")
 defprim("where", np.where,
-        (None, lambda g, out, c, x, y: T.where(c, g, 0), lambda g, out, c, x, y: T.where(c, 0, g)),
         expr="where({0}, {1}, {2})")
 # uniform [0, 1) numbers from a seed (a 0-d int64 input) and each element's C-order index
-defprim("uniform", lambda seed, shape, dtype: uniform_array(seed, shape, dtype), None, kind="random",
+defprim("uniform", lambda seed, shape, dtype: uniform_array(seed, shape, dtype), kind="random",
         backward="UniformBackward")
 # ------------------------------------------------------------------- reductions
 defprim("reduce_sum", lambda x, axes, keepdims: np.sum(x, axis=axes, keepdims=keepdims),
-        (lambda g, out, x, axes, keepdims: T.broadcast_to(T.keep_axes(g, axes, keepdims), x.shape),),
         kind="reduce", backward="SumBackward")
 defprim("reduce_max", _reduce_max,
-        (lambda g, out, x, axes, keepdims: T.max_vjp(g, out, x, axes, keepdims),),
         kind="reduce", backward="MaxBackward", real_only=True)
 # ------------------------------------------------------------------- shape and views
-defprim("reshape", lambda x, shape: np.reshape(x, shape),
-        (lambda g, out, x, shape: T.reshape(g, x.shape),), kind="view", check=_check_reshape,
+defprim("reshape", lambda x, shape: np.reshape(x, shape), kind="view", check=_check_reshape,
         backward="ViewBackward")
-defprim("transpose", lambda x, axes: np.transpose(x, axes),
-        (lambda g, out, x, axes: T.transpose(g, tuple(np.argsort(axes))),), kind="view",
+defprim("transpose", lambda x, axes: np.transpose(x, axes), kind="view",
         backward="PermuteBackward")
-defprim("broadcast_to", lambda x, shape: np.broadcast_to(x, shape),
-        (lambda g, out, x, shape: g,), kind="view", check=_check_broadcast_to,
+defprim("broadcast_to", lambda x, shape: np.broadcast_to(x, shape), kind="view", check=_check_broadcast_to,
         backward="ExpandBackward")
-defprim("getitem", lambda x, *arrays, index: x[index_key(index, arrays)],
-        lambda i: (lambda g, out, x, *arrays, index: T.index_add(g, *arrays, index=index, shape=x.shape))
-        if i == 0 else None, kind="index", backward="IndexBackward")
-defprim("index_add", _index_add,
-        lambda i: (lambda g, out, x, *arrays, index, shape: T.getitem_spec(g, arrays, index))
-        if i == 0 else None, kind="scatter", backward="IndexAddBackward")
+defprim("getitem", lambda x, *arrays, index: x[index_key(index, arrays)], kind="index", backward="IndexBackward")
+defprim("index_add", _index_add, kind="scatter", backward="IndexAddBackward")
 # ------------------------------------------------------------------- sliding windows (NCHW)
-defprim("unfold", _unfold,
-        (lambda g, out, x, **p: T.fold(g, x.shape[2:], **_window_params(p)),), kind="unfold",
+defprim("unfold", _unfold, kind="unfold",
         backward="Im2ColBackward")
-defprim("fold", _fold,
-        (lambda g, out, cols, size, **p: T.unfold(g, grid=cols.shape[4:], fill=0.0, **p),), kind="fold",
+defprim("fold", _fold, kind="fold",
         backward="Col2ImBackward")
-defprim("concatenate", lambda *xs, axis: np.concatenate(xs, axis=axis),
-        lambda i: (lambda g, out, *xs, axis: T.concat_vjp(g, xs, axis, i)), kind="concat",
+defprim("concatenate", lambda *xs, axis: np.concatenate(xs, axis=axis), kind="concat",
         backward="CatBackward")
 defprim("matmul", np.matmul,
-        (lambda g, out, a, b: T.matmul(g, T.conj(T.swap_last(b))), lambda g, out, a, b: _matmul_vjp_b(g, a, b)),
         kind="matmul", check=_check_matmul, backward="MmBackward")
 
-from . import ops as T  # noqa: E402

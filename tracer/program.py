@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from .engine import grad
 from .tensor import Tensor, tracing
 
 
@@ -151,7 +152,6 @@ def trace_value_and_grad(f, *arrays):
     """Program computing [f(*arrays), d f / d each float array], the way jit_grad traces.
 
     A small entry point for codegen tests; `jitgrad.jit` adds pytrees, captured tensors, aux."""
-    from .engine import grad
     xs = [Tensor(np.asarray(a)) for a in arrays]
     wrt = [x for x in xs if x.dtype.kind == "f"]
     for x in xs:

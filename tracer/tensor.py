@@ -12,6 +12,7 @@ import os
 import sys
 import threading
 import weakref
+from typing import Protocol
 
 import numpy as np
 
@@ -31,7 +32,7 @@ class AnomalyError(RuntimeError):
 class _State(threading.local):
     def __init__(self):
         self.grad_enabled = True
-        self.tapes = []          # active GradientTapes, innermost last
+        self.tapes = []          # open tapes (the Tape protocol below), innermost last
         self.trace_depth = 0     # >0 while jit_grad traces a function
         self.anomaly = False
         self.in_vjp = 0          # >0 while a backward node's rule runs (anomaly: check its result only)
@@ -43,7 +44,21 @@ class _State(threading.local):
 
 
 STATE = _State()
-_seq = itertools.count()
+
+
+class Tape(Protocol):
+    """What the tracer asks of an open tape (jitgrad's GradientTape implements it). An op on a
+    tensor the tape watches is recorded for it while it is `recording`; `auto_watch(t)` is asked
+    of each other input (TensorFlow watches trainable variables on first use); a watched tensor
+    leaving the graph (.numpy(), float()) is reported, so a None gradient can say where the path
+    was cut."""
+    tape_id: int
+    recording: bool
+
+    def auto_watch(self, tensor) -> bool: ...
+
+    def note_cut(self, tensor, what: str) -> None: ...
+node_seq = itertools.count()     # creation order of nodes: a reverse topological order
 
 
 def user_frame(skip_internal=True):
@@ -167,7 +182,7 @@ class Node:
         self.tape_ids = tape_ids
         self.pre_hooks = None
         self.freed = False
-        self.seq = next(_seq)
+        self.seq = next(node_seq)
         self.where = where_str() if STATE.anomaly else None
         self.trace_inputs = tuple(inputs) if traced else None
         self.trace_outputs = None
@@ -251,7 +266,7 @@ def walk_graph(roots, follow=None):
 
 
 # ----------------------------------------------------------------------------- tensor
-def _check_float(dtype, what="requires_grad"):
+def check_float(dtype, what="requires_grad"):
     if not (np.issubdtype(dtype, np.floating) or np.issubdtype(dtype, np.complexfloating)):
         raise RuntimeError(f"only Tensors of floating point and complex dtype can require gradients "
                            f"(got dtype {np.dtype(dtype)})")
@@ -310,7 +325,7 @@ class Tensor:
             raise RuntimeError("you can only change requires_grad flags of leaf variables; "
                                "use .detach() to get a leaf from a non-leaf tensor")
         if flag:
-            _check_float(self.data.dtype)
+            check_float(self.data.dtype)
         self._requires_grad = bool(flag)
 
     def requires_grad_(self, flag=True):
@@ -329,11 +344,6 @@ class Tensor:
                 raise RuntimeError(f"assigned grad has shape {value.shape}, but the tensor has "
                                    f"shape {self.shape}")
         self._grad = value
-
-    @property
-    def T(self):
-        from . import ops
-        return ops.transpose(self)
 
     def __len__(self):
         if self.ndim == 0:
@@ -354,8 +364,8 @@ class Tensor:
                              f"argument, or run with eager=True")
         if self._tape_ids:
             for tape in STATE.tapes:
-                if tape._id in self._tape_ids:
-                    tape._note_cut(self, what)
+                if tape.tape_id in self._tape_ids:
+                    tape.note_cut(self, what)
 
     def numpy(self):
         self._leave(".numpy()")
@@ -391,13 +401,6 @@ class Tensor:
         self._leave("bool()")
         return bool(self.data)
 
-    def detach(self):
-        if self._traced and STATE.trace_depth:
-            from . import ops
-            with no_grad():
-                return ops.stop_gradient(self)
-        return Tensor(self.data)
-
     # -- hooks
     def register_hook(self, fn):
         """`fn(grad)` runs when this tensor's gradient is computed; may return a replacement."""
@@ -430,11 +433,6 @@ class Tensor:
     def retains_grad(self):
         return self._retains_grad
 
-    def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
-        from .engine import backward
-        backward([self], None if gradient is None else [gradient], retain_graph=retain_graph,
-                 create_graph=create_graph, inputs=inputs)
-
     def __repr__(self):
         if self._traced and STATE.trace_depth:   # no value while jit_grad traces (JAX: Traced<...>)
             return f"tensor(<traced>, shape={self.shape}, dtype={self.dtype})"
@@ -459,28 +457,6 @@ class Tensor:
     def __reduce__(self):
         return (Tensor, (self.data, self._requires_grad and self.is_leaf))
 
-    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
-        from . import ops
-        fn = ops.UFUNCS.get(ufunc.__name__) if method == "__call__" and not kwargs else None
-        if fn is None:
-            name = f"np.{ufunc.__name__}" + (f".{method}" if method != "__call__" else "")
-            _refuse_if_differentiated(name, inputs, kwargs)
-            arrays = [np.asarray(x) if isinstance(x, Tensor) else x for x in inputs]
-            return getattr(ufunc, method)(*arrays, **kwargs)
-        return fn(*inputs)
-
-    def __array_function__(self, func, types, args, kwargs):
-        """NumPy functions on Tensors: jitgrad's op where one exists (eagerly and traced alike);
-        otherwise NumPy on the arrays when no gradient is involved, else a TypeError, never a
-        silently dropped gradient. np.asarray(t) stays the explicit way out of the graph."""
-        from . import ops
-        fn = ops.ARRAY_FUNCTIONS.get(func.__name__)
-        if fn is not None:
-            return fn(*args, **kwargs)
-        _refuse_if_differentiated(f"np.{func.__name__}", args, kwargs)
-        return func(*_arrays(args), **_arrays(kwargs))
-
-
 def _tensors_in(x):
     if isinstance(x, Tensor):
         yield x
@@ -492,17 +468,17 @@ def _tensors_in(x):
             yield from _tensors_in(v)
 
 
-def _arrays(x):
+def arrays_of(x):
     if isinstance(x, Tensor):
         return x.data
     if isinstance(x, (list, tuple)):
-        return type(x)(_arrays(v) for v in x)
+        return type(x)(arrays_of(v) for v in x)
     if isinstance(x, dict):
-        return {k: _arrays(v) for k, v in x.items()}
+        return {k: arrays_of(v) for k, v in x.items()}
     return x
 
 
-def _refuse_if_differentiated(name, args, kwargs):
+def refuse_if_differentiated(name, args, kwargs):
     for t in _tensors_in((args, kwargs)):
         if t._requires_grad or t._tape_ids or t._traced:
             raise TypeError(f"{name} is not differentiable in jitgrad: applied to a Tensor of shape "
@@ -551,7 +527,7 @@ def as_input(x, like=None):
     if isinstance(x, (bool, int, float, complex)):
         return _weak_scalar(x, like)
     if is_device_array(x):
-        raise TypeError(f"a device array was passed to an eager op; copy it to the host first")
+        raise TypeError("a device array was passed to an eager op; copy it to the host first")
     if not isinstance(x, np.ndarray):
         return Tensor(np.asarray(x), _user=False)
     t = Tensor(x, _user=False)
@@ -595,24 +571,21 @@ def bind(prim, *args, **params):
     if STATE.grad_enabled:
         differentiable = prim.vjp is not None and out.dtype.kind in "fc"
         requires_grad = differentiable and any(t._requires_grad for t in ins)
-        tape_ids = _tape_ids(ins) if (differentiable and STATE.tapes) else frozenset()
+        tape_ids = tape_ids_of(ins) if (differentiable and STATE.tapes) else frozenset()
     if not (requires_grad or tape_ids or recording):
         return Tensor(out, _user=False)
     node = Node(prim, params, ins, out, bool(requires_grad), tape_ids or frozenset(), recording)
     return Tensor(out, _node=node, _traced=traced)
 
 
-def _tape_ids(ins):
+def tape_ids_of(ins):
+    """The ids of the open tapes that record an op on these inputs."""
     ids = set()
     for tape in STATE.tapes:
-        if not tape._recording:
-            continue
-        for t in ins:
-            if tape._id in t._tape_ids:
-                ids.add(tape._id)
-            elif tape._watch_accessed and t._requires_grad and t.grad_fn is None:
-                tape.watch(t)
-                ids.add(tape._id)
+        if tape.recording:
+            for t in ins:
+                if tape.tape_id in t._tape_ids or tape.auto_watch(t):
+                    ids.add(tape.tape_id)
     return frozenset(ids)
 
 
