@@ -386,36 +386,44 @@ def compile_workload(w, systems, opts, progress):
     """First call in a fresh process with an empty disk cache, the second call there (memory
     cache hit), then the first call in a second fresh process reusing the disk cache."""
     rows = []
+    for s, wid, tag in _cells(w, systems, w.of, progress, rows):
+        if s.cache_env is None:
+            rows.append(_row(tag, s.name, "n/a", "nothing to compile"))
+            continue
+        if opts.quick and s.name in QUICK_SKIP_COMPILE:
+            rows.append(_row(tag, s.name, "skipped", "--quick: compile cost not measured (slow fresh compile)"))
+            continue
+        try:
+            with tempfile.TemporaryDirectory(prefix="jitgrad-bench-cache-") as d:
+                cmd = _child_cmd("compile", s.name, wid, opts.threads, opts.quick)
+                a = _run_child(cmd, s.cache_env(d), 600)
+                b = _run_child(cmd, dict(s.cache_env(d), JITGRAD_BENCH_SIZES="0"), 600)
+            m = {"first_call_s": a["first_call_s"], "cache_hit_s": a["second_call_s"],
+                 "disk_hit_s": b["first_call_s"], "build_s": a["build_s"],
+                 "first_call_phases": a.get("phases"), "disk_hit_phases": b.get("phases")}
+            m.update({k: v for k, v in a.items() if k.startswith("size")})
+            if s.name == "jitgrad" and wid == "W2":
+                m["numba_import_s"] = _numba_import_s()
+            rows.append(_row(tag, s.name, "ok", metrics=m))
+        except Exception as e:
+            rows.append(_row(tag, s.name, "error", _err(e)))
+    return rows
+
+
+def _cells(w, systems, wids, progress, rows):
+    """(system, workload id, row tag) for each pair to measure; a row for each pair that cannot
+    be (the system is missing here, or has no implementation of that workload) goes into rows."""
     for s in systems:
-        for wid in w.of:
+        for wid in wids:
             progress.step(f"{w.id} {s.name}")
             tag = f"{w.id}:{wid}"
             why = s.unavailable()
             if why:
                 rows.append(_row(tag, s.name, "skipped", why))
-                continue
-            if s.cache_env is None or not s.supports(wid):
-                rows.append(_row(tag, s.name, "n/a", "nothing to compile" if s.cache_env is None else
-                                 f"{s.name} has no {wid} implementation"))
-                continue
-            if opts.quick and s.name in QUICK_SKIP_COMPILE:
-                rows.append(_row(tag, s.name, "skipped", "--quick: compile cost not measured (slow fresh compile)"))
-                continue
-            try:
-                with tempfile.TemporaryDirectory(prefix="jitgrad-bench-cache-") as d:
-                    cmd = _child_cmd("compile", s.name, wid, opts.threads, opts.quick)
-                    a = _run_child(cmd, s.cache_env(d), 600)
-                    b = _run_child(cmd, dict(s.cache_env(d), JITGRAD_BENCH_SIZES="0"), 600)
-                m = {"first_call_s": a["first_call_s"], "cache_hit_s": a["second_call_s"],
-                     "disk_hit_s": b["first_call_s"], "build_s": a["build_s"],
-                     "first_call_phases": a.get("phases"), "disk_hit_phases": b.get("phases")}
-                m.update({k: v for k, v in a.items() if k.startswith("size")})
-                if s.name == "jitgrad" and wid == "W2":
-                    m["numba_import_s"] = _numba_import_s()
-                rows.append(_row(tag, s.name, "ok", metrics=m))
-            except Exception as e:
-                rows.append(_row(tag, s.name, "error", _err(e)))
-    return rows
+            elif not s.supports(wid):
+                rows.append(_row(tag, s.name, "n/a", f"{s.name} has no {wid} implementation"))
+            else:
+                yield s, wid, tag
 
 
 def _numba_import_s():
@@ -435,22 +443,12 @@ MEMORY_ENV = {  # freed buffers go back to the OS at once, so the RSS high-water
 
 def memory_workload(w, systems, opts, progress):
     rows = []
-    for s in systems:
-        for wid in (w.of[-1:] if opts.quick else w.of):   # --quick: the training step (W2) only
-            progress.step(f"{w.id} {s.name}")
-            tag = f"{w.id}:{wid}"
-            why = s.unavailable()
-            if why:
-                rows.append(_row(tag, s.name, "skipped", why))
-                continue
-            if not s.supports(wid):
-                rows.append(_row(tag, s.name, "n/a", f"{s.name} has no {wid} implementation"))
-                continue
-            try:
-                m = _run_child(_child_cmd("memory", s.name, wid, opts.threads, opts.quick), MEMORY_ENV, 600)
-                rows.append(_row(tag, s.name, "ok", metrics=m))
-            except Exception as e:
-                rows.append(_row(tag, s.name, "error", _err(e)))
+    for s, wid, tag in _cells(w, systems, w.of[-1:] if opts.quick else w.of, progress, rows):  # --quick: W2
+        try:
+            m = _run_child(_child_cmd("memory", s.name, wid, opts.threads, opts.quick), MEMORY_ENV, 600)
+            rows.append(_row(tag, s.name, "ok", metrics=m))
+        except Exception as e:
+            rows.append(_row(tag, s.name, "error", _err(e)))
     return rows
 
 
