@@ -140,18 +140,27 @@ def _our_type(nt):
 _FINGERPRINT = []
 
 
-def _helper_fingerprint():
-    """What harvested helpers depend on: their sources and the Numba and llvmlite versions."""
-    if not _FINGERPRINT:
-        import llvmlite
-        import llvmlite.binding as llvm
-        from .numba_cpu import _numba_version
-        here = pathlib.Path(__file__).resolve().parent
-        h = hashlib.sha256(f"{FORMAT} {_numba_version()} {llvmlite.__version__} {llvm.get_process_triple()}".encode())
-        for f in ("fastmath.py", "scalar.py"):
-            h.update((here / f).read_bytes())
+def helper_environment():
+    """(Numba, llvmlite, target triple) of this process: what harvested helper IR is made for."""
+    import llvmlite
+    import llvmlite.binding as llvm
+    from .numba_cpu import _numba_version
+    return _numba_version(), llvmlite.__version__, llvm.get_process_triple()
+
+
+def _helper_fingerprint(env=None):
+    """What harvested helpers depend on: their sources, and the Numba, llvmlite and target
+    (`env`, this process's by default) that compiled them."""
+    if env is None and _FINGERPRINT:
+        return _FINGERPRINT[0]
+    numba_v, llvmlite_v, triple = env or helper_environment()
+    here = pathlib.Path(__file__).resolve().parent
+    h = hashlib.sha256(f"{FORMAT} {numba_v} {llvmlite_v} {triple}".encode())
+    for f in ("fastmath.py", "scalar.py"):
+        h.update((here / f).read_bytes())
+    if env is None:
         _FINGERPRINT.append(h.hexdigest()[:16])
-    return _FINGERPRINT[0]
+    return h.hexdigest()[:16]
 
 
 PACKAGED = pathlib.Path(__file__).resolve().parent / "helpers"   # made by package_helpers()
@@ -170,7 +179,7 @@ def helper(name, argtypes, cache_dir):
         hit = _HELPERS.get(key)
         if hit is not None:
             return hit
-        sym = f"jgh_{name}_{'_'.join(argtypes)}".replace("double", "f64").replace("float", "f32")
+        sym = helper_symbol(name, argtypes)
         fname = f"{sym}_{_helper_fingerprint()}.ll"
         path = pathlib.Path(cache_dir) / fname if cache_dir is not None else None
         for where in (PACKAGED / fname, path):
@@ -206,21 +215,39 @@ HELPER_SET = [(n, [t]) for n in "exp log log1p expm1 tanh sigmoid softplus sin c
     + [("pow", [t, t]) for t in FLOATS] + [("erf", [F64]), ("erf32", [F32]), ("hash_uniform", [I64, I64])]
 
 
+def helper_symbol(name, argtypes):
+    return f"jgh_{name}_{'_'.join(argtypes)}".replace("double", "f64").replace("float", "f32")
+
+
+def packaged_environments():
+    """The (Numba, llvmlite, triple) environments `helpers/` holds the helpers' IR for."""
+    try:
+        lines = (PACKAGED / "VERSIONS").read_text().splitlines()
+    except OSError:
+        return []
+    return [(w[1], w[3], w[4]) for w in (ln.split() for ln in lines) if len(w) == 5]
+
+
 def package_helpers():
-    """Write every helper of HELPER_SET for this Numba, llvmlite and target into `helpers/`:
-    `python -c "from codegen.llvm_cpu import package_helpers; package_helpers()"` after a change
-    to fastmath.py or scalar.py (tests/codegen/test_llvm.py says when they are stale)."""
-    import llvmlite
-    import llvmlite.binding as llvm
-    from .numba_cpu import _numba_version
+    """Write every helper of HELPER_SET for this Numba, llvmlite and target into `helpers/`, next
+    to those of the other environments listed in helpers/VERSIONS (a user's Numba is whatever
+    their other packages allow: PyTensor pins an older one). Run
+    `python -c "from codegen.llvm_cpu import package_helpers; package_helpers()"` under each
+    listed Numba after a change to fastmath.py or scalar.py; an environment whose files went
+    stale is dropped here, and tests/codegen/test_llvm.py names what is missing."""
+    here = helper_environment()
+    envs = [e for e in packaged_environments() if e != here] + [here]
     PACKAGED.mkdir(exist_ok=True)
-    for old in PACKAGED.glob("jgh_*.ll"):
-        old.unlink()
     for name, ts in HELPER_SET:
-        sym = f"jgh_{name}_{'_'.join(ts)}".replace("double", "f64").replace("float", "f32")
-        (PACKAGED / f"{sym}_{_helper_fingerprint()}.ll").write_bytes(_helper_text(_harvest(name, ts, sym)))
-    (PACKAGED / "VERSIONS").write_text(f"numba {_numba_version()} llvmlite {llvmlite.__version__} "
-                                       f"{llvm.get_process_triple()}\n")
+        path = PACKAGED / f"{helper_symbol(name, ts)}_{_helper_fingerprint()}.ll"
+        path.write_bytes(_helper_text(_harvest(name, ts, helper_symbol(name, ts))))
+    current = {e for e in envs if all((PACKAGED / f"{helper_symbol(n, ts)}_{_helper_fingerprint(e)}.ll").exists()
+                                      for n, ts in HELPER_SET)}
+    keep = {f"{helper_symbol(n, ts)}_{_helper_fingerprint(e)}.ll" for e in current for n, ts in HELPER_SET}
+    for old in PACKAGED.glob("jgh_*.ll"):
+        if old.name not in keep:
+            old.unlink()
+    (PACKAGED / "VERSIONS").write_text("".join(f"numba {e[0]} llvmlite {e[1]} {e[2]}\n" for e in envs if e in current))
 
 
 def _harvest(name, argtypes, sym):

@@ -128,19 +128,21 @@ def test_every_kernel_of_a_program_with_every_scalar_op_is_compiled_by_llvm(dtyp
 
 
 def test_the_packaged_helpers_are_current():
-    """codegen/helpers holds the math helpers' IR for one Numba/llvmlite/target; when this is that
-    environment, every helper is there, for the current fastmath.py and scalar.py, and equal to
-    what Numba compiles now (else: run llvm_cpu.package_helpers())."""
-    import llvmlite
-    import llvmlite.binding as llvm
-    made_for = (llvm_cpu.PACKAGED / "VERSIONS").read_text().split()
-    here = ["numba", numba_cpu._numba_version(), "llvmlite", llvmlite.__version__, llvm.get_process_triple()]
-    if made_for != here:
-        pytest.skip(f"packaged for {' '.join(made_for)}, running {' '.join(here)}")
+    """codegen/helpers holds the math helpers' IR for the Numba/llvmlite/target environments in
+    its VERSIONS file: for each, every helper is there for the current fastmath.py and scalar.py
+    (else: run llvm_cpu.package_helpers() under that Numba); in one of them, the packaged IR is
+    what Numba compiles now."""
+    envs = llvm_cpu.packaged_environments()
+    assert envs, "codegen/helpers/VERSIONS lists no environment"
+    for env in envs:
+        fp = llvm_cpu._helper_fingerprint(env)
+        for name, ts in llvm_cpu.HELPER_SET:
+            sym = llvm_cpu.helper_symbol(name, ts)
+            assert (llvm_cpu.PACKAGED / f"{sym}_{fp}.ll").exists(), \
+                f"stale for numba {env[0]}: {sym} (run llvm_cpu.package_helpers() there)"
+    if llvm_cpu.helper_environment() not in envs:
+        pytest.skip(f"packaged for {envs}, running {llvm_cpu.helper_environment()}")
     fp = llvm_cpu._helper_fingerprint()
-    for name, ts in llvm_cpu.HELPER_SET:
-        sym = f"jgh_{name}_{'_'.join(ts)}".replace("double", "f64").replace("float", "f32")
-        assert (llvm_cpu.PACKAGED / f"{sym}_{fp}.ll").exists(), f"stale: {sym} (run llvm_cpu.package_helpers())"
     import re
 
     def code(text):     # (value and block names carry Numba's per-process counters)

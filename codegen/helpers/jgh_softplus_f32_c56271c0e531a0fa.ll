@@ -10,12 +10,12 @@ B0:
   %.29.i = tail call float @llvm.fabs.f32(float %arg.a0)
   %.32.i = fneg float %.29.i
   %.58.i = fcmp ogt float %.29.i, 1.040000e+02
-  %_impl__locals__softplus_impl_v57__make_exp__locals__exp_impl_v58__vphi70_0.2.0.i = select i1 %.58.i, float 0.000000e+00, float %.32.i
-  %.79.i = fmul float %_impl__locals__softplus_impl_v57__make_exp__locals__exp_impl_v58__vphi70_0.2.0.i, 0x3FF7154760000000
+  %_make_softplus__locals__softplus_impl_v57__make_exp__locals__exp_impl_v58__vphi70_0.2.0.i = select i1 %.58.i, float 0.000000e+00, float %.32.i
+  %.79.i = fmul float %_make_softplus__locals__softplus_impl_v57__make_exp__locals__exp_impl_v58__vphi70_0.2.0.i, 0x3FF7154760000000
   %.80.i = fadd float %.79.i, 0x4168000000000000
   %.81.i = fadd float %.80.i, 0xC168000000000000
   %.82.i = fmul float %.81.i, 0x3FE6300000000000
-  %.83.i = fsub float %_impl__locals__softplus_impl_v57__make_exp__locals__exp_impl_v58__vphi70_0.2.0.i, %.82.i
+  %.83.i = fsub float %_make_softplus__locals__softplus_impl_v57__make_exp__locals__exp_impl_v58__vphi70_0.2.0.i, %.82.i
   %.84.i = fmul float %.81.i, 0x3F2BD01060000000
   %0 = fadd float %.84.i, %.83.i
   %.86.i = fmul float %0, %0
@@ -55,17 +55,17 @@ B492667.i:                                        ; preds = %B492541.i
   br label %common.ret
 
 common.ret:                                       ; preds = %B492667.i, %B492541.i, %B0
-  %_impl__locals__softplus_impl_v57__make_log1p__locals__log1p_impl_v60__make_log__locals__log_impl_v61__vphi258_0.3.0.i = phi float [ 0x7FF8000000000000, %B492667.i ], [ 0xFFF0000000000000, %B0 ], [ 0x7FF0000000000000, %B492541.i ]
+  %_make_softplus__locals__softplus_impl_v57__make_log1p__locals__log1p_impl_v60__make_log__locals__log_impl_v61__vphi258_0.3.0.i = phi float [ 0x7FF8000000000000, %B492667.i ], [ 0xFFF0000000000000, %B0 ], [ 0x7FF0000000000000, %B492541.i ]
   %.185.i = fcmp olt float %.137.i, 0x3810000000000000
   %.192.i = fmul float %.137.i, 0x4170000000000000
-  %_impl__locals__softplus_impl_v57__make_log1p__locals__log1p_impl_v60__make_log__locals__log_impl_v61__vphi56_0.2.0.i = select i1 %.185.i, float %.192.i, float %.137.i
-  %.204.i = bitcast float %_impl__locals__softplus_impl_v57__make_log1p__locals__log1p_impl_v60__make_log__locals__log_impl_v61__vphi56_0.2.0.i to i32
+  %_make_softplus__locals__softplus_impl_v57__make_log1p__locals__log1p_impl_v60__make_log__locals__log_impl_v61__vphi56_0.2.0.i = select i1 %.185.i, float %.192.i, float %.137.i
+  %.204.i = bitcast float %_make_softplus__locals__softplus_impl_v57__make_log1p__locals__log1p_impl_v60__make_log__locals__log_impl_v61__vphi56_0.2.0.i to i32
   %.205.i = add i32 %.204.i, -1060439283
   %.206.i = ashr i32 %.205.i, 23
   %1 = add nsw i32 %.206.i, -24
-  %_impl__locals__softplus_impl_v57__make_log1p__locals__log1p_impl_v60__make_log__locals__log_impl_v61__vphi110_0.2.0.v.i = select i1 %.185.i, i32 %1, i32 %.206.i
-  %_impl__locals__softplus_impl_v57__make_log1p__locals__log1p_impl_v60__make_log__locals__log_impl_v61__vphi110_0.2.0.i = sitofp i32 %_impl__locals__softplus_impl_v57__make_log1p__locals__log1p_impl_v60__make_log__locals__log_impl_v61__vphi110_0.2.0.v.i to float
-  %.267.i = fmul float %_impl__locals__softplus_impl_v57__make_log1p__locals__log1p_impl_v60__make_log__locals__log_impl_v61__vphi110_0.2.0.i, 0x3FE6300000000000
+  %_make_softplus__locals__softplus_impl_v57__make_log1p__locals__log1p_impl_v60__make_log__locals__log_impl_v61__vphi110_0.2.0.v.i = select i1 %.185.i, i32 %1, i32 %.206.i
+  %_make_softplus__locals__softplus_impl_v57__make_log1p__locals__log1p_impl_v60__make_log__locals__log_impl_v61__vphi110_0.2.0.i = sitofp i32 %_make_softplus__locals__softplus_impl_v57__make_log1p__locals__log1p_impl_v60__make_log__locals__log_impl_v61__vphi110_0.2.0.v.i to float
+  %.267.i = fmul float %_make_softplus__locals__softplus_impl_v57__make_log1p__locals__log1p_impl_v60__make_log__locals__log_impl_v61__vphi110_0.2.0.i, 0x3FE6300000000000
   %.207.i = and i32 %.205.i, 8388607
   %.208.i = add nuw nsw i32 %.207.i, 1060439283
   %.209.i = bitcast i32 %.208.i to float
@@ -81,7 +81,7 @@ common.ret:                                       ; preds = %B492667.i, %B492541
   %.264.i = fsub float %.249.i, %.263.i
   %.265.i = fmul float %.256.i, %.264.i
   %.266.i = fsub float %.249.i, %.265.i
-  %.268.i = fmul float %_impl__locals__softplus_impl_v57__make_log1p__locals__log1p_impl_v60__make_log__locals__log_impl_v61__vphi110_0.2.0.i, 0x3F2BD01060000000
+  %.268.i = fmul float %_make_softplus__locals__softplus_impl_v57__make_log1p__locals__log1p_impl_v60__make_log__locals__log_impl_v61__vphi110_0.2.0.i, 0x3F2BD01060000000
   %2 = fsub float %.266.i, %.268.i
   %.270.i = fadd float %.267.i, %2
   %.157.i = tail call i1 @llvm.is.fpclass.f32(float %.137.i, i32 384)
@@ -89,12 +89,12 @@ common.ret:                                       ; preds = %B492667.i, %B492541
   %.144.i = fsub float %spec.select.i, %.142.i
   %.149.i = fdiv float %.144.i, %.137.i
   %.10.i = fcmp ogt float %arg.a0, 0.000000e+00
-  %_impl__locals__softplus_impl_v57__vphi46_0.2.0.i = select i1 %.10.i, float %arg.a0, float 0.000000e+00
+  %_make_softplus__locals__softplus_impl_v57__vphi46_0.2.0.i = select i1 %.10.i, float %arg.a0, float 0.000000e+00
   %3 = fadd float %.149.i, %.270.i
-  %.327.i = select i1 %.157.i, float %3, float %_impl__locals__softplus_impl_v57__make_log1p__locals__log1p_impl_v60__make_log__locals__log_impl_v61__vphi258_0.3.0.i
+  %.327.i = select i1 %.157.i, float %3, float %_make_softplus__locals__softplus_impl_v57__make_log1p__locals__log1p_impl_v60__make_log__locals__log_impl_v61__vphi258_0.3.0.i
   %.334.i = fcmp oeq float %spec.select.i, 0.000000e+00
-  %_impl__locals__softplus_impl_v57__make_log1p__locals__log1p_impl_v60__vphi140_0.2.0.i = select i1 %.334.i, float %spec.select.i, float %.327.i
-  %.357.i = fadd float %_impl__locals__softplus_impl_v57__vphi46_0.2.0.i, %_impl__locals__softplus_impl_v57__make_log1p__locals__log1p_impl_v60__vphi140_0.2.0.i
+  %_make_softplus__locals__softplus_impl_v57__make_log1p__locals__log1p_impl_v60__vphi140_0.2.0.i = select i1 %.334.i, float %spec.select.i, float %.327.i
+  %.357.i = fadd float %_make_softplus__locals__softplus_impl_v57__vphi46_0.2.0.i, %_make_softplus__locals__softplus_impl_v57__make_log1p__locals__log1p_impl_v60__vphi140_0.2.0.i
   store float %.357.i, ptr %retptr, align 4
   ret i32 0
 }

@@ -5,17 +5,17 @@ target datalayout = "e-m:e-p270:32:32-p271:32:32-p272:64:64-i64:64-i128:128-f80:
 target triple = "x86_64-unknown-linux-gnu"
 
 ; Function Attrs: mustprogress nofree norecurse nosync nounwind willreturn memory(argmem: write)
-define linkonce_odr noundef range(i32 -1, -2) i32 @jgh_sigmoid_f32(ptr noalias writeonly captures(none) initializes((0, 4)) %retptr, ptr noalias readnone captures(none) %excinfo, float %arg.a0) local_unnamed_addr #0 {
+define linkonce_odr noundef range(i32 -1, -2) i32 @jgh_sigmoid_f32(ptr noalias nocapture writeonly initializes((0, 4)) %retptr, ptr noalias nocapture readnone %excinfo, float %arg.a0) local_unnamed_addr #0 {
 common.ret:
   %.11.i = tail call float @llvm.fabs.f32(float %arg.a0)
   %.12.i = fneg float %.11.i
   %.38.i = fcmp ogt float %.11.i, 1.040000e+02
-  %_impl__locals__sigmoid_impl_v47__make_exp__locals__exp_impl_v48__vphi70_0.2.0.i = select i1 %.38.i, float 0.000000e+00, float %.12.i
-  %.59.i = fmul float %_impl__locals__sigmoid_impl_v47__make_exp__locals__exp_impl_v48__vphi70_0.2.0.i, 0x3FF7154760000000
+  %_make_sigmoid__locals__sigmoid_impl_v47__make_exp__locals__exp_impl_v48__vphi70_0.2.0.i = select i1 %.38.i, float 0.000000e+00, float %.12.i
+  %.59.i = fmul float %_make_sigmoid__locals__sigmoid_impl_v47__make_exp__locals__exp_impl_v48__vphi70_0.2.0.i, 0x3FF7154760000000
   %.60.i = fadd float %.59.i, 0x4168000000000000
   %.61.i = fadd float %.60.i, 0xC168000000000000
   %.62.i = fmul float %.61.i, 0x3FE6300000000000
-  %.63.i = fsub float %_impl__locals__sigmoid_impl_v47__make_exp__locals__exp_impl_v48__vphi70_0.2.0.i, %.62.i
+  %.63.i = fsub float %_make_sigmoid__locals__sigmoid_impl_v47__make_exp__locals__exp_impl_v48__vphi70_0.2.0.i, %.62.i
   %.64.i = fmul float %.61.i, 0x3F2BD01060000000
   %0 = fadd float %.64.i, %.63.i
   %.66.i = fmul float %0, %0
@@ -47,13 +47,13 @@ common.ret:
   %.121.i = fdiv float 1.000000e+00, %.117.i
   %.126.i = fcmp oge float %arg.a0, 0.000000e+00
   %.141.i = fmul float %spec.select.i, %.121.i
-  %_impl__locals__sigmoid_impl_v47__vphi118_0.2.0.i = select i1 %.126.i, float %.121.i, float %.141.i
-  store float %_impl__locals__sigmoid_impl_v47__vphi118_0.2.0.i, ptr %retptr, align 4
+  %_make_sigmoid__locals__sigmoid_impl_v47__vphi118_0.2.0.i = select i1 %.126.i, float %.121.i, float %.141.i
+  store float %_make_sigmoid__locals__sigmoid_impl_v47__vphi118_0.2.0.i, ptr %retptr, align 4
   ret i32 0
 }
 
-; Function Attrs: nocallback nocreateundeforpoison nofree nosync nounwind speculatable willreturn memory(none)
+; Function Attrs: nocallback nofree nosync nounwind speculatable willreturn memory(none)
 declare float @llvm.fabs.f32(float) #1
 
 attributes #0 = { mustprogress nofree norecurse nosync nounwind willreturn memory(argmem: write) }
-attributes #1 = { nocallback nocreateundeforpoison nofree nosync nounwind speculatable willreturn memory(none) }
+attributes #1 = { nocallback nofree nosync nounwind speculatable willreturn memory(none) }

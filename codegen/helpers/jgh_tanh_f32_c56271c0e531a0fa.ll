@@ -20,12 +20,12 @@ B15091.i:                                         ; preds = %B15073.i
   br label %common.ret
 
 common.ret:                                       ; preds = %B15091.i, %B15073.i, %B0
-  %_impl__locals__tanh_impl_v37__make_expm1__locals__expm1_impl_v38__vphi66_0.2.0.i = phi float [ -1.800000e+01, %B15073.i ], [ %.12.i, %B15091.i ], [ 0x40562E4300000000, %B0 ]
-  %.55.i = fmul float %_impl__locals__tanh_impl_v37__make_expm1__locals__expm1_impl_v38__vphi66_0.2.0.i, 0x3FF7154760000000
+  %_make_tanh__locals__tanh_impl_v37__make_expm1__locals__expm1_impl_v38__vphi66_0.2.0.i = phi float [ -1.800000e+01, %B15073.i ], [ %.12.i, %B15091.i ], [ 0x40562E4300000000, %B0 ]
+  %.55.i = fmul float %_make_tanh__locals__tanh_impl_v37__make_expm1__locals__expm1_impl_v38__vphi66_0.2.0.i, 0x3FF7154760000000
   %.56.i = fadd float %.55.i, 0x4168000000000000
   %.57.i = fadd float %.56.i, 0xC168000000000000
   %.58.i = fmul float %.57.i, 0x3FE6300000000000
-  %.59.i = fsub float %_impl__locals__tanh_impl_v37__make_expm1__locals__expm1_impl_v38__vphi66_0.2.0.i, %.58.i
+  %.59.i = fsub float %_make_tanh__locals__tanh_impl_v37__make_expm1__locals__expm1_impl_v38__vphi66_0.2.0.i, %.58.i
   %.60.i = fmul float %.57.i, 0x3F2BD01060000000
   %0 = fadd float %.60.i, %.59.i
   %.62.i = fmul float %0, %0

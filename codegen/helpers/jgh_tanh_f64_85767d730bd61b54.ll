@@ -5,7 +5,7 @@ target datalayout = "e-m:e-p270:32:32-p271:32:32-p272:64:64-i64:64-i128:128-f80:
 target triple = "x86_64-unknown-linux-gnu"
 
 ; Function Attrs: mustprogress nofree norecurse nosync nounwind willreturn memory(argmem: write)
-define linkonce_odr noundef range(i32 -1, -2) i32 @jgh_tanh_f64(ptr noalias writeonly captures(none) initializes((0, 8)) %retptr, ptr noalias readnone captures(none) %excinfo, double %arg.a0) local_unnamed_addr #0 {
+define linkonce_odr noundef range(i32 -1, -2) i32 @jgh_tanh_f64(ptr noalias nocapture writeonly initializes((0, 8)) %retptr, ptr noalias nocapture readnone %excinfo, double %arg.a0) local_unnamed_addr #0 {
 B0:
   %.11.i = tail call double @llvm.fabs.f64(double %arg.a0)
   %.12.i = fmul double %.11.i, -2.000000e+00
@@ -20,12 +20,12 @@ B30331.i:                                         ; preds = %B30313.i
   br label %common.ret
 
 common.ret:                                       ; preds = %B30331.i, %B30313.i, %B0
-  %_impl__locals__tanh_impl_v42__make_expm1__locals__expm1_impl_v43__vphi66_0.2.0.i = phi double [ -4.000000e+01, %B30313.i ], [ %.12.i, %B30331.i ], [ 0x40862E42FEFA39EF, %B0 ]
-  %.55.i = fmul double %_impl__locals__tanh_impl_v42__make_expm1__locals__expm1_impl_v43__vphi66_0.2.0.i, 0x3FF71547652B82FE
+  %_make_tanh__locals__tanh_impl_v42__make_expm1__locals__expm1_impl_v43__vphi66_0.2.0.i = phi double [ -4.000000e+01, %B30313.i ], [ %.12.i, %B30331.i ], [ 0x40862E42FEFA39EF, %B0 ]
+  %.55.i = fmul double %_make_tanh__locals__tanh_impl_v42__make_expm1__locals__expm1_impl_v43__vphi66_0.2.0.i, 0x3FF71547652B82FE
   %.56.i = fadd double %.55.i, 0x4338000000000000
   %.57.i = fadd double %.56.i, 0xC338000000000000
   %.58.i = fmul double %.57.i, 0x3FE62E42FEE00000
-  %.59.i = fsub double %_impl__locals__tanh_impl_v42__make_expm1__locals__expm1_impl_v43__vphi66_0.2.0.i, %.58.i
+  %.59.i = fsub double %_make_tanh__locals__tanh_impl_v42__make_expm1__locals__expm1_impl_v43__vphi66_0.2.0.i, %.58.i
   %.60.i = fmul double %.57.i, 0x3DEA39EF35793C76
   %.61.i = fsub double %.59.i, %.60.i
   %.62.i = fmul double %.61.i, %.61.i
@@ -64,11 +64,11 @@ common.ret:                                       ; preds = %B30331.i, %B30313.i
   ret i32 0
 }
 
-; Function Attrs: nocallback nocreateundeforpoison nofree nosync nounwind speculatable willreturn memory(none)
+; Function Attrs: nocallback nofree nosync nounwind speculatable willreturn memory(none)
 declare double @llvm.fabs.f64(double) #1
 
-; Function Attrs: nocallback nocreateundeforpoison nofree nosync nounwind speculatable willreturn memory(none)
+; Function Attrs: nocallback nofree nosync nounwind speculatable willreturn memory(none)
 declare double @llvm.copysign.f64(double, double) #1
 
 attributes #0 = { mustprogress nofree norecurse nosync nounwind willreturn memory(argmem: write) }
-attributes #1 = { nocallback nocreateundeforpoison nofree nosync nounwind speculatable willreturn memory(none) }
+attributes #1 = { nocallback nofree nosync nounwind speculatable willreturn memory(none) }

@@ -5,18 +5,18 @@ target datalayout = "e-m:e-p270:32:32-p271:32:32-p272:64:64-i64:64-i128:128-f80:
 target triple = "x86_64-unknown-linux-gnu"
 
 ; Function Attrs: mustprogress nofree norecurse nosync nounwind willreturn memory(argmem: write)
-define linkonce_odr noundef range(i32 -1, -2) i32 @jgh_sigmoid_f64(ptr noalias writeonly captures(none) initializes((0, 8)) %retptr, ptr noalias readnone captures(none) %excinfo, double %arg.a0) local_unnamed_addr #0 {
+define linkonce_odr noundef range(i32 -1, -2) i32 @jgh_sigmoid_f64(ptr noalias nocapture writeonly initializes((0, 8)) %retptr, ptr noalias nocapture readnone %excinfo, double %arg.a0) local_unnamed_addr #0 {
 common.ret:
   %const = bitcast i64 4607182418800017408 to i64
   %.11.i = tail call double @llvm.fabs.f64(double %arg.a0)
   %.12.i = fneg double %.11.i
   %.38.i = fcmp ogt double %.11.i, 7.460000e+02
-  %_impl__locals__sigmoid_impl_v52__make_exp__locals__exp_impl_v53__vphi70_0.2.0.i = select i1 %.38.i, double 0.000000e+00, double %.12.i
-  %.59.i = fmul double %_impl__locals__sigmoid_impl_v52__make_exp__locals__exp_impl_v53__vphi70_0.2.0.i, 0x3FF71547652B82FE
+  %_make_sigmoid__locals__sigmoid_impl_v52__make_exp__locals__exp_impl_v53__vphi70_0.2.0.i = select i1 %.38.i, double 0.000000e+00, double %.12.i
+  %.59.i = fmul double %_make_sigmoid__locals__sigmoid_impl_v52__make_exp__locals__exp_impl_v53__vphi70_0.2.0.i, 0x3FF71547652B82FE
   %.60.i = fadd double %.59.i, 0x4338000000000000
   %.61.i = fadd double %.60.i, 0xC338000000000000
   %.62.i = fmul double %.61.i, 0x3FE62E42FEE00000
-  %.63.i = fsub double %_impl__locals__sigmoid_impl_v52__make_exp__locals__exp_impl_v53__vphi70_0.2.0.i, %.62.i
+  %.63.i = fsub double %_make_sigmoid__locals__sigmoid_impl_v52__make_exp__locals__exp_impl_v53__vphi70_0.2.0.i, %.62.i
   %.64.i = fmul double %.61.i, 0x3DEA39EF35793C76
   %.65.i = fsub double %.63.i, %.64.i
   %.66.i = fmul double %.65.i, %.65.i
@@ -58,13 +58,13 @@ common.ret:
   %.131.i = fdiv double 1.000000e+00, %.127.i
   %.136.i = fcmp oge double %arg.a0, 0.000000e+00
   %.151.i = fmul double %spec.select.i, %.131.i
-  %_impl__locals__sigmoid_impl_v52__vphi118_0.2.0.i = select i1 %.136.i, double %.131.i, double %.151.i
-  store double %_impl__locals__sigmoid_impl_v52__vphi118_0.2.0.i, ptr %retptr, align 8
+  %_make_sigmoid__locals__sigmoid_impl_v52__vphi118_0.2.0.i = select i1 %.136.i, double %.131.i, double %.151.i
+  store double %_make_sigmoid__locals__sigmoid_impl_v52__vphi118_0.2.0.i, ptr %retptr, align 8
   ret i32 0
 }
 
-; Function Attrs: nocallback nocreateundeforpoison nofree nosync nounwind speculatable willreturn memory(none)
+; Function Attrs: nocallback nofree nosync nounwind speculatable willreturn memory(none)
 declare double @llvm.fabs.f64(double) #1
 
 attributes #0 = { mustprogress nofree norecurse nosync nounwind willreturn memory(argmem: write) }
-attributes #1 = { nocallback nocreateundeforpoison nofree nosync nounwind speculatable willreturn memory(none) }
+attributes #1 = { nocallback nofree nosync nounwind speculatable willreturn memory(none) }

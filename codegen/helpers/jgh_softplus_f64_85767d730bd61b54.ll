@@ -5,18 +5,18 @@ target datalayout = "e-m:e-p270:32:32-p271:32:32-p272:64:64-i64:64-i128:128-f80:
 target triple = "x86_64-unknown-linux-gnu"
 
 ; Function Attrs: mustprogress nofree norecurse nosync nounwind willreturn memory(argmem: write)
-define linkonce_odr noundef range(i32 -1, -2) i32 @jgh_softplus_f64(ptr noalias writeonly captures(none) initializes((0, 8)) %retptr, ptr noalias readnone captures(none) %excinfo, double %arg.a0) local_unnamed_addr #0 {
+define linkonce_odr noundef range(i32 -1, -2) i32 @jgh_softplus_f64(ptr noalias nocapture writeonly initializes((0, 8)) %retptr, ptr noalias nocapture readnone %excinfo, double %arg.a0) local_unnamed_addr #0 {
 B0:
   %const = bitcast i64 4607182418800017408 to i64
   %.29.i = tail call double @llvm.fabs.f64(double %arg.a0)
   %.32.i = fneg double %.29.i
   %.58.i = fcmp ogt double %.29.i, 7.460000e+02
-  %_impl__locals__softplus_impl_v65__make_exp__locals__exp_impl_v66__vphi70_0.2.0.i = select i1 %.58.i, double 0.000000e+00, double %.32.i
-  %.79.i = fmul double %_impl__locals__softplus_impl_v65__make_exp__locals__exp_impl_v66__vphi70_0.2.0.i, 0x3FF71547652B82FE
+  %_make_softplus__locals__softplus_impl_v65__make_exp__locals__exp_impl_v66__vphi70_0.2.0.i = select i1 %.58.i, double 0.000000e+00, double %.32.i
+  %.79.i = fmul double %_make_softplus__locals__softplus_impl_v65__make_exp__locals__exp_impl_v66__vphi70_0.2.0.i, 0x3FF71547652B82FE
   %.80.i = fadd double %.79.i, 0x4338000000000000
   %.81.i = fadd double %.80.i, 0xC338000000000000
   %.82.i = fmul double %.81.i, 0x3FE62E42FEE00000
-  %.83.i = fsub double %_impl__locals__softplus_impl_v65__make_exp__locals__exp_impl_v66__vphi70_0.2.0.i, %.82.i
+  %.83.i = fsub double %_make_softplus__locals__softplus_impl_v65__make_exp__locals__exp_impl_v66__vphi70_0.2.0.i, %.82.i
   %.84.i = fmul double %.81.i, 0x3DEA39EF35793C76
   %.85.i = fsub double %.83.i, %.84.i
   %.86.i = fmul double %.85.i, %.85.i
@@ -66,17 +66,17 @@ B1972923.i:                                       ; preds = %B1972797.i
   br label %common.ret
 
 common.ret:                                       ; preds = %B1972923.i, %B1972797.i, %B0
-  %_impl__locals__softplus_impl_v65__make_log1p__locals__log1p_impl_v68__make_log__locals__log_impl_v69__vphi258_0.3.0.i = phi double [ 0x7FF8000000000000, %B1972923.i ], [ 0xFFF0000000000000, %B0 ], [ 0x7FF0000000000000, %B1972797.i ]
+  %_make_softplus__locals__softplus_impl_v65__make_log1p__locals__log1p_impl_v68__make_log__locals__log_impl_v69__vphi258_0.3.0.i = phi double [ 0x7FF8000000000000, %B1972923.i ], [ 0xFFF0000000000000, %B0 ], [ 0x7FF0000000000000, %B1972797.i ]
   %.195.i = fcmp olt double %.147.i, 0x10000000000000
   %.202.i = fmul double %.147.i, 0x4350000000000000
-  %_impl__locals__softplus_impl_v65__make_log1p__locals__log1p_impl_v68__make_log__locals__log_impl_v69__vphi56_0.2.0.i = select i1 %.195.i, double %.202.i, double %.147.i
-  %.214.i = bitcast double %_impl__locals__softplus_impl_v65__make_log1p__locals__log1p_impl_v68__make_log__locals__log_impl_v69__vphi56_0.2.0.i to i64
+  %_make_softplus__locals__softplus_impl_v65__make_log1p__locals__log1p_impl_v68__make_log__locals__log_impl_v69__vphi56_0.2.0.i = select i1 %.195.i, double %.202.i, double %.147.i
+  %.214.i = bitcast double %_make_softplus__locals__softplus_impl_v65__make_log1p__locals__log1p_impl_v68__make_log__locals__log_impl_v69__vphi56_0.2.0.i to i64
   %.215.i = add i64 %.214.i, -4604544271217802189
   %.216.i = ashr i64 %.215.i, 52
   %0 = add nsw i64 %.216.i, -54
-  %_impl__locals__softplus_impl_v65__make_log1p__locals__log1p_impl_v68__make_log__locals__log_impl_v69__vphi110_0.2.0.v.i = select i1 %.195.i, i64 %0, i64 %.216.i
-  %_impl__locals__softplus_impl_v65__make_log1p__locals__log1p_impl_v68__make_log__locals__log_impl_v69__vphi110_0.2.0.i = sitofp i64 %_impl__locals__softplus_impl_v65__make_log1p__locals__log1p_impl_v68__make_log__locals__log_impl_v69__vphi110_0.2.0.v.i to double
-  %.285.i = fmul double %_impl__locals__softplus_impl_v65__make_log1p__locals__log1p_impl_v68__make_log__locals__log_impl_v69__vphi110_0.2.0.i, 0x3FE62E42FEE00000
+  %_make_softplus__locals__softplus_impl_v65__make_log1p__locals__log1p_impl_v68__make_log__locals__log_impl_v69__vphi110_0.2.0.v.i = select i1 %.195.i, i64 %0, i64 %.216.i
+  %_make_softplus__locals__softplus_impl_v65__make_log1p__locals__log1p_impl_v68__make_log__locals__log_impl_v69__vphi110_0.2.0.i = sitofp i64 %_make_softplus__locals__softplus_impl_v65__make_log1p__locals__log1p_impl_v68__make_log__locals__log_impl_v69__vphi110_0.2.0.v.i to double
+  %.285.i = fmul double %_make_softplus__locals__softplus_impl_v65__make_log1p__locals__log1p_impl_v68__make_log__locals__log_impl_v69__vphi110_0.2.0.i, 0x3FE62E42FEE00000
   %.217.i = and i64 %.215.i, 4503599627370495
   %.218.i = add nuw nsw i64 %.217.i, 4604544271217802189
   %.219.i = bitcast i64 %.218.i to double
@@ -100,7 +100,7 @@ common.ret:                                       ; preds = %B1972923.i, %B19727
   %.282.i = fsub double %.259.i, %.281.i
   %.283.i = fmul double %.266.i, %.282.i
   %.284.i = fsub double %.259.i, %.283.i
-  %.286.i = fmul double %_impl__locals__softplus_impl_v65__make_log1p__locals__log1p_impl_v68__make_log__locals__log_impl_v69__vphi110_0.2.0.i, 0x3DEA39EF35793C76
+  %.286.i = fmul double %_make_softplus__locals__softplus_impl_v65__make_log1p__locals__log1p_impl_v68__make_log__locals__log_impl_v69__vphi110_0.2.0.i, 0x3DEA39EF35793C76
   %.287.i = fadd double %.286.i, %.284.i
   %.288.i = fadd double %.285.i, %.287.i
   %.167.i = tail call i1 @llvm.is.fpclass.f64(double %.147.i, i32 384)
@@ -108,21 +108,21 @@ common.ret:                                       ; preds = %B1972923.i, %B19727
   %.154.i = fsub double %spec.select.i, %.152.i
   %.159.i = fdiv double %.154.i, %.147.i
   %.10.i = fcmp ogt double %arg.a0, 0.000000e+00
-  %_impl__locals__softplus_impl_v65__vphi46_0.2.0.i = select i1 %.10.i, double %arg.a0, double 0.000000e+00
+  %_make_softplus__locals__softplus_impl_v65__vphi46_0.2.0.i = select i1 %.10.i, double %arg.a0, double 0.000000e+00
   %1 = fadd double %.159.i, %.288.i
-  %.345.i = select i1 %.167.i, double %1, double %_impl__locals__softplus_impl_v65__make_log1p__locals__log1p_impl_v68__make_log__locals__log_impl_v69__vphi258_0.3.0.i
+  %.345.i = select i1 %.167.i, double %1, double %_make_softplus__locals__softplus_impl_v65__make_log1p__locals__log1p_impl_v68__make_log__locals__log_impl_v69__vphi258_0.3.0.i
   %.352.i = fcmp oeq double %spec.select.i, 0.000000e+00
-  %_impl__locals__softplus_impl_v65__make_log1p__locals__log1p_impl_v68__vphi140_0.2.0.i = select i1 %.352.i, double %spec.select.i, double %.345.i
-  %.375.i = fadd double %_impl__locals__softplus_impl_v65__vphi46_0.2.0.i, %_impl__locals__softplus_impl_v65__make_log1p__locals__log1p_impl_v68__vphi140_0.2.0.i
+  %_make_softplus__locals__softplus_impl_v65__make_log1p__locals__log1p_impl_v68__vphi140_0.2.0.i = select i1 %.352.i, double %spec.select.i, double %.345.i
+  %.375.i = fadd double %_make_softplus__locals__softplus_impl_v65__vphi46_0.2.0.i, %_make_softplus__locals__softplus_impl_v65__make_log1p__locals__log1p_impl_v68__vphi140_0.2.0.i
   store double %.375.i, ptr %retptr, align 8
   ret i32 0
 }
 
-; Function Attrs: nocallback nocreateundeforpoison nofree nosync nounwind speculatable willreturn memory(none)
+; Function Attrs: nocallback nofree nosync nounwind speculatable willreturn memory(none)
 declare double @llvm.fabs.f64(double) #1
 
-; Function Attrs: nocallback nocreateundeforpoison nofree nosync nounwind speculatable willreturn memory(none)
+; Function Attrs: nocallback nofree nosync nounwind speculatable willreturn memory(none)
 declare i1 @llvm.is.fpclass.f64(double, i32 immarg) #1
 
 attributes #0 = { mustprogress nofree norecurse nosync nounwind willreturn memory(argmem: write) }
-attributes #1 = { nocallback nocreateundeforpoison nofree nosync nounwind speculatable willreturn memory(none) }
+attributes #1 = { nocallback nofree nosync nounwind speculatable willreturn memory(none) }
