@@ -25,6 +25,7 @@ class Backend:
     compile: Callable
     available: Callable = lambda: True
     preferred: Callable = lambda: False     # what backend="auto" picks, when it holds
+    load: Callable = lambda: None           # imports its compiler (timed apart: explain's "import")
 
 
 BACKENDS: dict[str, Backend] = {}
@@ -111,6 +112,10 @@ class Interpreted:
         return evaluate(self.program, *arrays)
 
 
-register_backend(Backend("cpu", _compile_cpu))
+def _load_cpu():
+    from . import numba_cpu, passes  # noqa: F401
+
+
+register_backend(Backend("cpu", _compile_cpu, load=_load_cpu))
 register_backend(Backend("cuda", _compile_cuda, available=_cuda_usable, preferred=_gpu_present))
 register_backend(Backend("interpret", lambda program, **options: Interpreted(program)))

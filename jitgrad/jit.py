@@ -289,8 +289,10 @@ class JitGrad:
 
     def _backend_compile(self, program, family=None):
         """(compiled, seconds spent importing codegen: Numba's own start-up, once per process)."""
+        from codegen.backends import compile_program, resolve_backend
         t0 = time.perf_counter()
-        from codegen import compile_program
+        if self.backend != "auto":
+            resolve_backend(self.backend).load()
         t_import = time.perf_counter() - t0
         dynamic = family is not None and (family.all_dynamic or self.backend != "cpu" or self._generalizer(family))
         return compile_program(program, backend=self.backend, cache_dir=self.cache_dir,
