@@ -257,12 +257,9 @@ def walk_expr(e, seen=None):
         stack.extend(children(e))
 
 
-def stmt_exprs(s):
-    if isinstance(s, Store):
-        return [s.index, s.expr]
-    if isinstance(s, (Reduce, Let)):
-        return [s.expr]
-    return []
+stmt_exprs = statement_rules("stmt_exprs", {    # the expressions a statement evaluates itself
+    Loop: lambda s: [], Store: lambda s: [s.index, s.expr], Def: lambda s: [], Reduce: lambda s: [s.expr],
+    Let: lambda s: [s.expr], MatMul: lambda s: []})
 
 
 def walk_stmts(body):

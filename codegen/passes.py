@@ -6,7 +6,7 @@ applies them, optionally verifying after each (tests do).
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from .graph import cse, dce, fold_constants, simplify, verify_program
 from .ir import (ALU, Idx, Kernel, Let, LetRef, Load, Loop, MatMul, Reduce, Store,
@@ -21,8 +21,6 @@ class Options:
     fuse: bool = True
     parallel: bool | None = None    # None: by work size; False: never; True: whenever legal
     row_sums: bool = True           # sums over leading axes as rows added (serial; not for GPUs)
-    skip: tuple = ()                # pass names to leave out (tests)
-    extra: dict = field(default_factory=dict)
 
 
 # ----------------------------------------------------------------------------- CSE into lets
@@ -247,8 +245,6 @@ def run_pipeline(program, opts: Options | None = None, check=False, trace=None):
     if check:
         verify(ir)
     for name, fn in PIPELINE:
-        if name in opts.skip and name != "lower":
-            continue
         ir = fn(ir, opts)
         if check:
             verify(ir)

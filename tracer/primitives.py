@@ -31,7 +31,7 @@ class Prim:
     impl: Callable
     vjp: object = None          # set by tracer.vjps: a tuple of per-input rules (None: not
                                 # differentiable there), or a function argnum -> rule (variadic)
-    kind: str = "elementwise"   # elementwise | reduce | view | index | scatter | matmul | concat | unfold | fold | random
+    kind: str = "elementwise"   # one of KINDS: picks the lowering and the result-shape rule
     expr: str | None = None     # elementwise only: the scalar op over {0}, {1}, ... ("{0}": none)
     check: Callable = lambda datas, params: None
     backward_name: str = ""
@@ -65,6 +65,7 @@ class Prim:
 
 
 PRIMS: dict[str, Prim] = {}
+KINDS = ("elementwise", "reduce", "view", "index", "scatter", "matmul", "concat", "unfold", "fold", "random")
 
 
 def _camel(name):
@@ -73,6 +74,8 @@ def _camel(name):
 
 def defprim(name, impl, kind="elementwise", expr=None, check=None, backward=None, cost=1,
             api=False, ufunc=None, dtype=None, real_only=False):
+    if kind not in KINDS:
+        raise ValueError(f"primitive {name!r}: kind {kind!r} is not one of {KINDS}")
     if check is None and kind == "elementwise":
         check = _check_broadcast
     if real_only:
