@@ -73,15 +73,20 @@ class Const:
         return repr(self.value) if self.dtype == INT else f"{self.value!r}:{self.dtype}"
 
 
-@_node
 @dataclass(frozen=True)
-class Idx:
-    """A loop variable (int64)."""
+class _Named:
+    """A scalar the kernel's source names: a loop variable, an argument, a let."""
     name: str
     dtype: np.dtype = INT
 
     def __repr__(self):
         return self.name
+
+
+@_node
+@dataclass(frozen=True, repr=False)
+class Idx(_Named):
+    """A loop variable (int64)."""
 
 
 @_node
@@ -124,25 +129,16 @@ class Acc:
 
 
 @_node
-@dataclass(frozen=True)
-class Sym:
+@dataclass(frozen=True, repr=False)
+class Sym(_Named):
     """A run-time scalar argument of a loop-nest kernel: a size, stride or constant that was
     abstracted out of the nest so one compiled kernel serves every value of it."""
-    name: str
-    dtype: np.dtype = INT
-
-    def __repr__(self):
-        return self.name
 
 
 @_node
-@dataclass(frozen=True)
-class LetRef:
-    name: str
-    dtype: np.dtype
-
-    def __repr__(self):
-        return self.name
+@dataclass(frozen=True, repr=False)
+class LetRef(_Named):
+    """The value a Let statement named (reused instead of recomputed)."""
 
 
 # ----------------------------------------------------------------------------- statements
