@@ -5,6 +5,8 @@ applies them, optionally verifying after each (tests do).
 """
 from __future__ import annotations
 
+import bisect
+import heapq
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 
@@ -198,24 +200,39 @@ def plan_buffers(k: Kernel, opts) -> Kernel:
                 first.setdefault(b.name, i)
                 last[b.name] = i
     temps = {t.name: t for t in k.temps}
-    storage, cap, alive, leaves = {}, {}, [], {}
+    storage, cap, holder, leaves = {}, {}, {}, {}
+    free = defaultdict(list)     # dtype -> sorted (capacity, storage) whose last holder is dead
+    ends = []                    # heap of (last statement of its holder, storage)
+    dying = defaultdict(list)    # statement -> storages whose holder's last statement it is
+    freed = set()                # the storages in free
 
     def in_place(i, dst, src):
         if i not in leaves:
             leaves[i] = _leaves(k.body[i])
         return _in_place_ok(k.body[i], dst, src, leaves[i])
     for n in sorted(first, key=lambda m: (first[m], m)):   # name breaks ties: same source every process
-        t = temps[n]
-        i = first[n]
-        alive = [m for m in alive if last[m] >= i]          # temporaries still in use at statement i
-        busy = {storage[m] for m in alive if last[m] > i or (last[m] == i and not (
-            first[m] < i and in_place(i, t, temps[m])))}
-        cands = [s for s in cap if s not in busy and temps[s].dtype == t.dtype and cap[s] >= t.size]
-        best = min(cands, key=lambda m: (cap[m], m)) if cands else None
+        t, i = temps[n], first[n]
+        while ends and ends[0][0] < i:                      # storages whose holder died before i
+            end, st = heapq.heappop(ends)
+            if last[holder[st]] == end and st not in freed:  # (not handed on since)
+                freed.add(st)
+                bisect.insort(free[temps[st].dtype], (cap[st], st))
+        pool = free[t.dtype]
+        j = bisect.bisect_left(pool, (t.size, ""))
+        best = pool[j] if j < len(pool) else None
+        for st in dying[i]:          # its holder's last read is here, before t overwrites it: in place
+            m = holder[st]
+            if last[m] == i and first[m] < i and temps[st].dtype == t.dtype and cap[st] >= t.size \
+                    and (best is None or (cap[st], st) < best) and in_place(i, t, temps[m]):
+                best = (cap[st], st)
         if best is None:
-            best, cap[n] = n, t.size
-        storage[n] = best
-        alive.append(n)
+            best, cap[n] = (t.size, n), t.size
+        elif j < len(pool) and pool[j] == best:
+            del pool[j]
+            freed.discard(best[1])
+        storage[n], holder[best[1]] = best[1], n
+        heapq.heappush(ends, (last[n], best[1]))
+        dying[last[n]].append(best[1])
     k.storage = {n: s for n, s in storage.items() if n != s}
     return k
 
