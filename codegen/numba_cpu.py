@@ -16,7 +16,9 @@ import hashlib
 import math
 import os
 import pathlib
+import re
 import time
+import types
 import warnings
 from dataclasses import dataclass
 
@@ -699,6 +701,73 @@ def _driver_namespace(k: Kernel):
     return ns
 
 
+# ----------------------------------------------------------------------------- driver code
+_NUMBER = re.compile(r"(?<![\w.])(?:\d+\.\d*(?:[eE][-+]?\d+)?|\d+[eE][-+]?\d+|\d+)(?![\w.])")
+_MARK = 1 << 50          # number k of a driver's source compiles as the marker _MARK + k (+ 0.5: a float)
+_SKELETONS: dict = {}    # a driver's source with its numbers marked -> its code object
+
+
+class _NotMarked(Exception):
+    """A number in the code is not one of the source's (the compiler folded some): compile it."""
+
+
+def driver_code(src):
+    """compile(src) of a driver, mostly without compiling: the drivers of one program at other
+    batch sizes differ only in their numbers, so a source compiles once with a marker in place
+    of each number and each size gets that code with its own numbers put back (compile() of a
+    32-step RNN's driver took 10 ms, the largest single step of a new size). Tests check every
+    such code against a fresh compile ($JITGRAD_VERIFY_IR)."""
+    nums = []
+
+    def mark(m):
+        s = m.group(0)
+        nums.append(float(s) if any(c in s for c in ".eE") else int(s))
+        return repr(_MARK + len(nums) - 1 + (0.5 if isinstance(nums[-1], float) else 0))
+    marked = _NUMBER.sub(mark, src)
+    code = _SKELETONS.get(marked)
+    if code is None:
+        if len(_SKELETONS) >= 256:                       # the oldest goes: a bounded cache
+            del _SKELETONS[next(iter(_SKELETONS))]
+        code = _SKELETONS[marked] = compile(marked, "<jitgrad driver>", "exec")
+    try:
+        out = _put_numbers(code, nums)
+    except _NotMarked:
+        return compile(src, "<jitgrad driver>", "exec")
+    if os.environ.get("JITGRAD_VERIFY_IR") == "1" and not _same_code(out, compile(src, "<jitgrad driver>", "exec")):
+        raise AssertionError(f"driver code with its numbers put back differs from its source:\n{src}")
+    return out
+
+
+def _put_numbers(c, nums):
+    t = type(c)
+    if t is int or t is float:
+        k = abs(c) - _MARK - (0.5 if t is float else 0)
+        if not (0 <= k < len(nums) and k == int(k) and type(nums[int(k)]) is t):
+            raise _NotMarked(c)
+        return nums[int(k)] if c > 0 else -nums[int(k)]
+    if t in (tuple, frozenset):
+        return t(_put_numbers(x, nums) for x in c)
+    if t is slice:
+        return slice(*(_put_numbers(x, nums) for x in (c.start, c.stop, c.step)))
+    if t is types.CodeType:
+        return c.replace(co_consts=tuple(_put_numbers(x, nums) for x in c.co_consts))
+    if t is complex or (t is str and str(_MARK)[:8] in c):
+        raise _NotMarked(c)
+    return c
+
+
+def _same_code(a, b):
+    """The same instructions on the same values (constant slots may be numbered differently:
+    the compiler merges equal numbers of a source, not distinct markers)."""
+    import dis
+
+    def steps(c):
+        return [(i.opname, None if i.opcode in dis.hasjrel + dis.hasjabs else
+                 ("code", steps(i.argval)) if isinstance(i.argval, types.CodeType) else (type(i.argval), i.argval))
+                for i in dis.get_instructions(c) if i.opname not in ("EXTENDED_ARG", "CACHE")]
+    return steps(a) == steps(b)
+
+
 # ----------------------------------------------------------------------------- the callable
 def output_plan(kernel: Kernel):
     """How each Program output comes out of the kernel's outputs: ("k", j) the j-th kernel
@@ -739,7 +808,7 @@ class Compiled:
         self.timings = {}   # seconds by phase: "passes" (IR pipeline), "numba" (compile or disk load)
         ns = _driver_namespace(kernel)
         ns.update({name: lk.entry for name, lk in kernels.items()})
-        exec(compile(driver_src, f"<jitgrad driver {self.key[:12]}>", "exec"), ns)
+        exec(driver_code(driver_src), ns)
         self._entry = ns["driver"]
         self._spec = tuple((tuple(s), b.dtype, _cstrides_bytes(s, b.dtype))
                            for b, s in zip(kernel.params, kernel.param_shapes))

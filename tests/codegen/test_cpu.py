@@ -488,3 +488,26 @@ def test_a_sum_over_leading_axes_adds_rows_and_matches_eager():
     assert any(isinstance(s, Store) and s.accumulate and s.buf.dtype == np.float64 for s in stmts), c.ir
     reduced = [s for s in stmts if isinstance(s, Reduce)]
     assert len(reduced) == 1, c.ir                          # only the final sum to a scalar
+
+
+def test_driver_code_reuses_one_compile_per_skeleton(monkeypatch):
+    """Drivers that differ only in their numbers compile once; each gets its own numbers back,
+    negative, float and in tuples alike; a source whose numbers the compiler folds is compiled."""
+    import builtins
+    src = "def driver(a):\n    return a.reshape({n}, -{m}), ({n}, {f}), a[{m}:{n}] * {f}\n"
+    calls, real = [], builtins.compile
+    monkeypatch.setattr(builtins, "compile", lambda *a, **k: calls.append(1) or real(*a, **k))
+    outs = []
+    for n, m, f in ((6, 2, 0.5), (12, 3, 1.25), (4, 1, 2.0)):
+        ns = {}
+        exec(numba_cpu.driver_code(src.format(n=n, m=m, f=f)), ns)
+        a = np.arange(float(n * m))
+        got = ns["driver"](a)
+        assert got[0].shape == (n, m) and got[1] == (n, f)
+        np.testing.assert_array_equal(got[2], a[m:n] * f)
+        outs.append(got)
+    verify = os.environ.get("JITGRAD_VERIFY_IR") == "1"      # (each instance checked against a compile)
+    assert len(calls) == 1 + 3 * verify
+    ns = {}
+    exec(numba_cpu.driver_code("def driver():\n    return 2 * 3, -7\n"), ns)
+    assert ns["driver"]() == (6, -7)
