@@ -2,7 +2,7 @@
 
 A backend is a name and two functions. `available()` says whether it can run here (without
 importing a compiler it would not use); `compile(program, *, cache_dir, fuse, parallel, check,
-dynamic)` returns a callable that takes the Program's arrays (invars, then constvars) and
+dynamic, scratch_group)` returns a callable that takes the Program's arrays (invars, then constvars) and
 returns its outputs as a list of arrays, with the attributes `explain` and `cache_info` read:
 `ir` and `source` (text), `key`, `timings` (seconds by phase), `from_disk_cache`, and, where it
 compiles loop-nest kernels, `kernels`. `backend="auto"` takes the first registered backend whose
@@ -46,7 +46,7 @@ def resolve_backend(name) -> Backend:
 
 
 def compile_program(program, *, backend="cpu", cache_dir=None, fuse=True, parallel=None, check=None,
-                    dynamic=False):
+                    dynamic=False, scratch_group=None):
     """Compile a tracer Program with a registered backend (see the module docstring).
 
     cache_dir: None -> $JITGRAD_CACHE_DIR or ~/.cache/jitgrad; False -> no disk cache.
@@ -55,15 +55,17 @@ def compile_program(program, *, backend="cpu", cache_dir=None, fuse=True, parall
     when $JITGRAD_VERIFY_IR=1, as the test suite sets it);
     dynamic=True compiles kernels whose sizes and size-derived constants are arguments (one
     kernel for every size), False bakes them in, a patterns.Generalizer makes arguments of
-    those that have differed between the programs it has seen."""
+    those that have differed between the programs it has seen.
+    scratch_group: a list shared by the programs of one function (its batch sizes): their
+    temporaries reuse one another's memory (numba_cpu._scratch_pool)."""
     if check is None:
         check = os.environ.get("JITGRAD_VERIFY_IR") == "1"
     return resolve_backend(backend).compile(program, cache_dir=cache_dir, fuse=fuse, parallel=parallel,
-                                            check=check, dynamic=dynamic)
+                                            check=check, dynamic=dynamic, scratch_group=scratch_group)
 
 
 # ----------------------------------------------------------------------------- the backends
-def _compile_cpu(program, *, cache_dir, fuse, parallel, check, dynamic):
+def _compile_cpu(program, *, cache_dir, fuse, parallel, check, dynamic, scratch_group=None):
     """Numba-rendered kernels per loop-nest pattern (compiled by llvm_cpu or Numba), a Python driver."""
     from .numba_cpu import PARALLEL_MODE, compile_kernel
     from .passes import Options, run_pipeline
@@ -71,10 +73,11 @@ def _compile_cpu(program, *, cache_dir, fuse, parallel, check, dynamic):
     if parallel is None and dynamic is not False and PARALLEL_MODE == "threads":
         parallel = True     # every size the same kernels: the driver runs small ones on one thread
     k = run_pipeline(program, Options(fuse=fuse, parallel=parallel), check=check)
-    return compile_kernel(program, k, cache_dir, t0, passes_seconds=time.perf_counter() - t0, dynamic=dynamic)
+    return compile_kernel(program, k, cache_dir, t0, passes_seconds=time.perf_counter() - t0, dynamic=dynamic,
+                          scratch_group=scratch_group)
 
 
-def _compile_cuda(program, *, cache_dir, fuse, parallel, check, dynamic):
+def _compile_cuda(program, *, cache_dir, fuse, parallel, check, dynamic, scratch_group=None):
     """CUDA kernels by numba-cuda, on a GPU or its simulator (every size static: see CUDA.md)."""
     from . import start_numba
     start_numba()

@@ -112,6 +112,7 @@ class JitGrad:
         self.eager = eager
         self.cache_dir = cache_dir
         self._cache = {}
+        self._scratch_group = []   # its programs' temporaries reuse one another's memory (see codegen)
         self._locks = {}
         self._lock = threading.Lock()
         self._hits = 0
@@ -296,7 +297,7 @@ class JitGrad:
         t_import = time.perf_counter() - t0
         dynamic = family is not None and (family.all_dynamic or self.backend != "cpu" or self._generalizer(family))
         return compile_program(program, backend=self.backend, cache_dir=self.cache_dir,
-                               dynamic=dynamic), t_import
+                               dynamic=dynamic, scratch_group=self._scratch_group), t_import
 
     def _generalizer(self, family):
         """dynamic=None: the family's kernels take as arguments only the values that differed

@@ -546,6 +546,28 @@ def test_a_registered_backend_is_a_jit_grad_backend(monkeypatch):
     monkeypatch.setitem(backends.BACKENDS, "mine", backends.Backend("mine", compile_mine))
     value, grad = jg.jit_grad(lambda x: jg.sum(x * x), backend="mine")(np.arange(3.0))
     assert value == 5.0 and np.allclose(grad, [0, 2, 4])
-    assert seen == [["cache_dir", "check", "dynamic", "fuse", "parallel"]]
+    assert seen == [["cache_dir", "check", "dynamic", "fuse", "parallel", "scratch_group"]]
     with pytest.raises(ValueError, match="unknown backend 'nope'.*'cpu'.*'cuda'.*'interpret'.*'mine'.*'auto'"):
         jg.jit_grad(lambda x: x, backend="nope")
+
+
+def test_batch_sizes_of_one_function_reuse_each_others_temporaries():
+    """A new batch size's first call takes the memory the other sizes kept for their
+    temporaries (no fresh pages to fault in); alternating sizes stays correct."""
+    def loss(w, x):
+        return jg.sum(jg.tanh(x @ w) ** 2 + jg.exp(-x @ w))
+    f = jg.jit_grad(loss)
+    w = np.linspace(-1, 1, 12).reshape(3, 4)
+    xa, xb = np.linspace(0, 1, 24).reshape(8, 3), np.linspace(-1, 0, 15).reshape(5, 3)
+    f(w, xa), f(w, xa)
+    take_a = f.entry_for(w, xa).compiled._entry.__globals__["take"]
+    held = take_a()
+    assert held is not None                  # size A keeps one set of temporaries between calls
+    f.entry_for(w, xa).compiled._entry.__globals__["give"](held)
+    f(w, xb)
+    assert take_a() is None                  # ... which size B's first call took over
+    for x in (xa, xb, xa, xb):
+        v, g = f(w, x)
+        ev, eg = jg.value_and_grad(loss)(jg.tensor(w), jg.tensor(x))
+        np.testing.assert_allclose(v, np.asarray(ev), rtol=1e-12)
+        np.testing.assert_allclose(g, np.asarray(eg), rtol=1e-12, atol=1e-15)
