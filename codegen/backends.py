@@ -1,8 +1,8 @@
 """The backends a traced Program compiles for: one interface, one registry.
 
-A backend is a name and two functions. `available()` says whether it can run here (without
-importing a compiler it would not use); `compile(program, *, cache_dir, fuse, parallel, check,
-dynamic, scratch_group)` returns a callable that takes the Program's arrays (invars, then constvars) and
+A backend is a name and a compile function, `compile(program, *, cache_dir, fuse, parallel,
+check, dynamic, scratch_group)`, which raises a clear error where it cannot run here (no GPU)
+and otherwise returns a callable that takes the Program's arrays (invars, then constvars) and
 returns its outputs as a list of arrays, with the attributes `explain` and `cache_info` read:
 `ir` and `source` (text), `key`, `timings` (seconds by phase), `from_disk_cache`, and, where it
 compiles loop-nest kernels, `kernels`. `backend="auto"` takes the first registered backend whose
@@ -23,7 +23,6 @@ from tracer.program import evaluate
 class Backend:
     name: str
     compile: Callable
-    available: Callable = lambda: True
     preferred: Callable = lambda: False     # what backend="auto" picks, when it holds
     load: Callable = lambda: None           # imports its compiler (timed apart: explain's "import")
 
@@ -85,13 +84,6 @@ def _compile_cuda(program, *, cache_dir, fuse, parallel, check, dynamic, scratch
     return compile_cuda(program, cache_dir=cache_dir, fuse=fuse, check=check)
 
 
-def _cuda_usable():
-    from . import start_numba
-    start_numba()
-    from .numba_cuda import cuda_usable
-    return cuda_usable()
-
-
 def _gpu_present():
     from . import start_numba
     start_numba()
@@ -120,5 +112,5 @@ def _load_cpu():
 
 
 register_backend(Backend("cpu", _compile_cpu, load=_load_cpu))
-register_backend(Backend("cuda", _compile_cuda, available=_cuda_usable, preferred=_gpu_present))
+register_backend(Backend("cuda", _compile_cuda, preferred=_gpu_present))
 register_backend(Backend("interpret", lambda program, **options: Interpreted(program)))

@@ -684,8 +684,8 @@ def _scratch_pool(group):
     per concurrent call (list.pop and append are atomic); a call that raises gives nothing back.
     `group` lists the free sets of the other programs of one function (its other batch sizes):
     fresh(), called before a call allocates a set, makes them drop theirs, so the new set reuses
-    that memory instead of faulting in new pages (W8 at a new batch size: 82 -> 56 ms, 5800
-    page faults fewer); a size that comes back allocates again, from memory already touched."""
+    that memory instead of faulting in new pages (W8 at a new batch size: 60-82 -> 31-33 ms,
+    5800 page faults fewer); a size that comes back allocates again, from memory already touched."""
     free = []
     group = [] if group is None else group
     group.append(free)
@@ -723,7 +723,7 @@ class _NotMarked(Exception):
     """A number in the code is not one of the source's (the compiler folded some): compile it."""
 
 
-def driver_code(src):
+def driver_code(src, filename="<jitgrad driver>"):
     """compile(src) of a driver, mostly without compiling: the drivers of one program at other
     batch sizes differ only in their numbers, so a source compiles once with a marker in place
     of each number and each size gets that code with its own numbers put back (compile() of a
@@ -742,15 +742,15 @@ def driver_code(src):
             del _SKELETONS[next(iter(_SKELETONS))]
         code = _SKELETONS[marked] = compile(marked, "<jitgrad driver>", "exec")
     try:
-        out = _put_numbers(code, nums)
+        out = _put_numbers(code, nums, filename)
     except _NotMarked:
-        return compile(src, "<jitgrad driver>", "exec")
-    if os.environ.get("JITGRAD_VERIFY_IR") == "1" and not _same_code(out, compile(src, "<jitgrad driver>", "exec")):
+        return compile(src, filename, "exec")
+    if os.environ.get("JITGRAD_VERIFY_IR") == "1" and not _same_code(out, compile(src, filename, "exec")):
         raise AssertionError(f"driver code with its numbers put back differs from its source:\n{src}")
     return out
 
 
-def _put_numbers(c, nums):
+def _put_numbers(c, nums, filename):
     t = type(c)
     if t is int or t is float:
         k = abs(c) - _MARK - (0.5 if t is float else 0)
@@ -758,11 +758,11 @@ def _put_numbers(c, nums):
             raise _NotMarked(c)
         return nums[int(k)] if c > 0 else -nums[int(k)]
     if t in (tuple, frozenset):
-        return t(_put_numbers(x, nums) for x in c)
+        return t(_put_numbers(x, nums, filename) for x in c)
     if t is slice:
-        return slice(*(_put_numbers(x, nums) for x in (c.start, c.stop, c.step)))
+        return slice(*(_put_numbers(x, nums, filename) for x in (c.start, c.stop, c.step)))
     if t is types.CodeType:
-        return c.replace(co_consts=tuple(_put_numbers(x, nums) for x in c.co_consts))
+        return c.replace(co_consts=tuple(_put_numbers(x, nums, filename) for x in c.co_consts), co_filename=filename)
     if t is complex or (t is str and str(_MARK)[:8] in c):
         raise _NotMarked(c)
     return c
@@ -820,7 +820,7 @@ class Compiled:
         self.timings = {}   # seconds by phase: "passes" (IR pipeline), "numba" (compile or disk load)
         ns = _driver_namespace(kernel, scratch_group)
         ns.update({name: lk.entry for name, lk in kernels.items()})
-        exec(driver_code(driver_src), ns)
+        exec(driver_code(driver_src, f"<jitgrad driver {self.key[:12]}>"), ns)
         self._entry = ns["driver"]
         self._spec = tuple((tuple(s), b.dtype, _cstrides_bytes(s, b.dtype))
                            for b, s in zip(kernel.params, kernel.param_shapes))

@@ -497,7 +497,6 @@ def test_driver_code_reuses_one_compile_per_skeleton(monkeypatch):
     src = "def driver(a):\n    return a.reshape({n}, -{m}), ({n}, {f}), a[{m}:{n}] * {f}\n"
     calls, real = [], builtins.compile
     monkeypatch.setattr(builtins, "compile", lambda *a, **k: calls.append(1) or real(*a, **k))
-    outs = []
     for n, m, f in ((6, 2, 0.5), (12, 3, 1.25), (4, 1, 2.0)):
         ns = {}
         exec(numba_cpu.driver_code(src.format(n=n, m=m, f=f)), ns)
@@ -505,7 +504,6 @@ def test_driver_code_reuses_one_compile_per_skeleton(monkeypatch):
         got = ns["driver"](a)
         assert got[0].shape == (n, m) and got[1] == (n, f)
         np.testing.assert_array_equal(got[2], a[m:n] * f)
-        outs.append(got)
     verify = os.environ.get("JITGRAD_VERIFY_IR") == "1"      # (each instance checked against a compile)
     assert len(calls) == 1 + 3 * verify
     ns = {}
