@@ -395,8 +395,7 @@ class Lowering:
                 M.add(id(e.out))
             if kind == "matmul":
                 for v in e.inputs:   # operands must be buffers: materialise the base under views
-                    while isinstance(v, Var) and id(v) in prod and prod[id(v)].prim.name in (
-                            "transpose", "broadcast_to", "reshape") and id(v) not in M:
+                    while isinstance(v, Var) and id(v) in prod and id(v) not in M and _is_view(prod[id(v)]):
                         v = prod[id(v)].inputs[0]
                     if isinstance(v, Var) and id(v) in prod:
                         M.add(id(v))
@@ -624,9 +623,11 @@ class Lowering:
 
     # grouping --------------------------------------------------------------------------
     def finish(self) -> Kernel:
-        """Nests in order, each merged into the first earlier group of its extents that nothing
-        between orders it after (a read of its writes, a write of its reads or writes)."""
-        groups = []   # [extents, [nests], fusable]
+        """Nests in order, each merged into the first earlier group of its extents that reads one
+        of its inputs (one pass over that memory) and that nothing between orders it after (a read
+        of its writes, a write of its reads or writes). Nests that share no input stay apart: one
+        small kernel each, the same for any number of them (an unrolled loop's zero-fills)."""
+        groups = []   # [extents, [nests], fusable, buffers the group reads]
         last_w, last_rw = {}, {}   # buffer -> last group that writes it / reads or writes it
         room = defaultdict(list)   # extents -> fusable groups with room, ascending
         for n in self.nests:
@@ -634,14 +635,17 @@ class Lowering:
             dep = max([last_w.get(b, -1) for b in reads] + [last_rw.get(b, -1) for b in writes], default=-1)
             cands = room[n.extents] if self.fuse and n.fusable else ()
             j = bisect.bisect_right(cands, dep)
+            while j < len(cands) and groups[cands[j]][3].isdisjoint(reads):
+                j += 1
             if j < len(cands):
                 gi = cands[j]
                 groups[gi][1].append(n)
+                groups[gi][3] |= reads
                 if len(groups[gi][1]) >= MAX_GROUP:
                     del cands[j]
             else:
                 gi = len(groups)
-                groups.append([n.extents, [n], n.fusable])
+                groups.append([n.extents, [n], n.fusable, set(reads)])
                 if self.fuse and n.fusable:
                     room[n.extents].append(gi)
             for b in reads:
@@ -650,7 +654,7 @@ class Lowering:
                 last_w[b] = max(last_w.get(b, -1), gi)
                 last_rw[b] = max(last_rw.get(b, -1), gi)
         body = []
-        for extents, nests, _ in groups:
+        for extents, nests, _, _ in groups:
             if nests[0].matmul is not None:
                 body.append(nests[0].matmul)
             else:
@@ -700,6 +704,13 @@ def _fanin_cuts(eqns, M):
                               for x in ({id(i)} if id(i) in M or id(i) not in srcs else srcs[id(i)])}
         srcs[id(e.out)] = own
     return cut
+
+
+def _is_view(e):
+    """A strided window on its input: a view, or basic indexing (ints and slices, `xs[t]` of an
+    unrolled loop), which BLAS reads in place where its layout allows (else matmul copies it)."""
+    return e.prim.kind == "view" or e.prim.kind == "index" and len(e.inputs) == 1 and all(
+        s[0] in ("int", "slice", "new") for s in e.params["index"])
 
 
 def _through_views(v, prod):

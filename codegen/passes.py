@@ -220,10 +220,15 @@ def plan_buffers(k: Kernel, opts) -> Kernel:
         pool = free[t.dtype]
         j = bisect.bisect_left(pool, (t.size, ""))
         best = pool[j] if j < len(pool) else None
-        for st in dying[i]:          # its holder's last read is here, before t overwrites it: in place
-            m = holder[st]
-            if last[m] == i and first[m] < i and temps[st].dtype == t.dtype and cap[st] >= t.size \
-                    and (best is None or (cap[st], st) < best) and in_place(i, t, temps[m]):
+        # its holder's last read is here, before t overwrites it: in place. Among several, the
+        # smallest, then the first one loaded (not the first name: the same choice, and the same
+        # kernel, wherever the nest recurs, whatever its buffers are called)
+        inplace = [st for st in dying[i] if last[holder[st]] == i and first[holder[st]] < i
+                   and temps[st].dtype == t.dtype and cap[st] >= t.size and in_place(i, t, temps[holder[st]])]
+        if inplace:
+            order = {b: r for r, b in enumerate(b for _, _, loads in leaves[i][0] for b in loads)}
+            st = min(inplace, key=lambda st: (cap[st], order.get(temps[holder[st]], len(order))))
+            if best is None or cap[st] <= best[0]:
                 best = (cap[st], st)
         if best is None:
             best, cap[n] = (t.size, n), t.size

@@ -125,6 +125,31 @@ def test_unrolled_steps_share_kernels():
     assert len(c16.kernels) <= len(c4.kernels) + 6, (len(c4.kernels), len(c16.kernels))  # ... same kernels
 
 
+def test_blas_rnn_steps_add_no_kernels_but_the_sum_links():
+    """At BLAS sizes (bench R4/R32): `xs[t] @ wx` reads xs in place (no copy nests), the per-step
+    zero-fills and casts are one kernel each (not grouped by how many steps there are), and an
+    in-place step picks its operand by structure, not by buffer name. What 32 steps add to 4
+    is the gradient sums' repeated link, one per gradient shape."""
+    r = np.random.default_rng(2)
+    ws = [r.standard_normal(s) / 8 for s in ((32, 64), (64, 64), (64,), (64, 1))]
+
+    def rnn(steps):
+        xs = r.standard_normal((steps, 32, 32))
+
+        def f(wx, wh, b, wo):
+            h = T.tanh(xs[0] @ wx + b)
+            for t in range(1, steps):
+                h = T.tanh(xs[t] @ wx + h @ wh + b)
+            return T.mean((h @ wo) ** 2)
+        p = tracer.trace_value_and_grad(f, *ws)
+        c = compile_program(p, cache_dir=CACHE)
+        _check(c, p, ws)
+        return c
+    c4, c32 = rnn(4), rnn(32)
+    assert all("a4[" not in lk.source for lk in c4.kernels.values()), c4.source   # xs: BLAS reads it
+    assert len(c32.kernels) <= len(c4.kernels) + 3, (len(c4.kernels), len(c32.kernels), c32.source)
+
+
 def test_patterns_rename_buffers_and_abstract_offsets():
     x = np.arange(24.0).reshape(4, 6)
     p = tracer.trace_value_and_grad(lambda x: T.sum(x[1] * x[2]) + T.sum(x[3] * x[0]), x)
