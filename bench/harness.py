@@ -10,6 +10,7 @@ from __future__ import annotations
 import gc
 import json
 import os
+import pathlib
 import platform
 import random
 import subprocess
@@ -386,6 +387,7 @@ def compile_workload(w, systems, opts, progress):
     """First call in a fresh process with an empty disk cache, the second call there (memory
     cache hit), then the first call in a second fresh process reusing the disk cache."""
     rows = []
+    _compile_bytecode()
     for s, wid, tag in _cells(w, systems, w.of, progress, rows):
         if s.cache_env is None:
             rows.append(_row(tag, s.name, "n/a", "nothing to compile"))
@@ -408,6 +410,16 @@ def compile_workload(w, systems, opts, progress):
         except Exception as e:
             rows.append(_row(tag, s.name, "error", _err(e)))
     return rows
+
+
+def _compile_bytecode():
+    """jitgrad's own .pyc files, as `pip install` writes them (the peers' were written when they
+    were installed): a checkout run with PYTHONDONTWRITEBYTECODE=1 would otherwise compile
+    jitgrad's sources in every fresh process (40-70 ms of each first call here)."""
+    import compileall
+    root = pathlib.Path(__file__).resolve().parent.parent
+    for pkg in ("tracer", "codegen", "jitgrad"):
+        compileall.compile_dir(str(root / pkg), quiet=2)
 
 
 def _cells(w, systems, wids, progress, rows):
@@ -682,13 +694,17 @@ def compile_targets(doc):
         out.append({"name": "RNN 32 steps first call vs 4 steps", "target": "<= 1.3x",
                     "measured": f"{q:.2f}x ({r32['first_call_s']:.2f} s vs {r4['first_call_s']:.2f} s)",
                     "met": q <= 1.3})
-    ph = jg.get("disk_hit_phases") if jg else None
-    if ph and "numba_import_s" in jg:
-        t, base = jg["disk_hit_s"], jg["numba_import_s"]
-        out.append({"name": "W2 warm new process (first call, cache on disk)", "target": "<= import numba + 50 ms",
-                    "measured": f"{t * 1e3:.0f} ms, import numba alone {base * 1e3:.0f} ms (kernel loads "
-                                f"{ph.get('numba', 0) * 1e3:.0f} ms, codegen import {ph.get('import', 0) * 1e3:.0f} ms)",
-                    "met": t <= base + 0.05})
+    base = jg.get("numba_import_s") if jg else None
+    for wid in WORKLOADS["W6"].of if base else ():
+        j = m(wid, "jitgrad")
+        ph = j.get("disk_hit_phases") if j else None
+        if ph:
+            t = j["disk_hit_s"]
+            out.append({"name": f"{wid} warm new process (first call, cache on disk)",
+                        "target": "<= import numba + 50 ms",
+                        "measured": f"{t * 1e3:.0f} ms, import numba alone {base * 1e3:.0f} ms (kernel loads "
+                                    f"{ph.get('numba', 0) * 1e3:.0f} ms, codegen import {ph.get('import', 0) * 1e3:.0f} ms)",
+                        "met": t <= base + 0.05})
     return out
 
 

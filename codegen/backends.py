@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import time
+import warnings
 from dataclasses import dataclass
 from typing import Callable
 
@@ -66,14 +67,40 @@ def compile_program(program, *, backend="cpu", cache_dir=None, fuse=True, parall
 # ----------------------------------------------------------------------------- the backends
 def _compile_cpu(program, *, cache_dir, fuse, parallel, check, dynamic, scratch_group=None):
     """Numba-rendered kernels per loop-nest pattern (compiled by llvm_cpu or Numba), a Python driver."""
-    from .numba_cpu import PARALLEL_MODE, compile_kernel
+    from . import program_cache
+    from .kernel_cache import cache_path
+    from .llvm_cpu import COMPILER
+    from .numba_cpu import PARALLEL_MODE, StaleRecord, check_record, compile_kernel, from_record, program_record
     from .passes import Options, run_pipeline
     t0 = time.perf_counter()
     if parallel is None and dynamic is not False and PARALLEL_MODE == "threads":
         parallel = True     # every size the same kernels: the driver runs small ones on one thread
-    k = run_pipeline(program, Options(fuse=fuse, parallel=parallel), check=check)
-    return compile_kernel(program, k, cache_dir, t0, passes_seconds=time.perf_counter() - t0, dynamic=dynamic,
-                          scratch_group=scratch_group)
+    opts = Options(fuse=fuse, parallel=parallel)
+    d = cache_path(cache_dir)
+    key = None
+    if d is not None and dynamic in (False, True):   # (not a Generalizer's: see program_cache)
+        key = program_cache.program_key(program, fuse, parallel, dynamic, COMPILER, PARALLEL_MODE)
+        record = program_cache.load(d, key) if d.is_dir() else None
+        c = None
+        if record is not None:
+            try:
+                c = from_record(program, record, lambda: run_pipeline(program, opts), cache_dir, t0,
+                                dynamic=dynamic, scratch_group=scratch_group)
+            except StaleRecord:        # rewritten below
+                pass
+            except Exception as exc:    # a damaged record: compile as if it were not there
+                warnings.warn(f"jitgrad: cached program {key} did not load ({exc!r}); recompiling it",
+                              RuntimeWarning)
+        if c is not None:
+            if check:
+                check_record(c, run_pipeline(program, opts, check=True), dynamic)
+            return c
+    k = run_pipeline(program, opts, check=check)
+    c = compile_kernel(program, k, cache_dir, t0, passes_seconds=time.perf_counter() - t0, dynamic=dynamic,
+                       scratch_group=scratch_group)
+    if key is not None and d.is_dir():
+        program_cache.save(d, key, program_record(c))
+    return c
 
 
 def _compile_cuda(program, *, cache_dir, fuse, parallel, check, dynamic, scratch_group=None):

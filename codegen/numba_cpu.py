@@ -517,8 +517,17 @@ _NUMBA_VERSION = []
 
 
 def _numba_version():
-    """Without importing Numba (0.25 s): the cache key of every kernel includes it."""
+    """Without importing Numba (0.25 s): the cache key of every kernel includes it. Read from
+    the name of its dist-info folder beside it (importlib.metadata's own import took 25 ms)."""
     if not _NUMBA_VERSION:
+        import importlib.util
+        spec = importlib.util.find_spec("numba")
+        if spec is not None and spec.origin:
+            site = os.path.dirname(os.path.dirname(spec.origin))
+            found = [m.group(1) for m in map(re.compile(r"numba-([^-]+)\.dist-info$").match, os.listdir(site)) if m]
+            if len(found) == 1:
+                _NUMBA_VERSION.append(found[0])
+                return found[0]
         from importlib import metadata
         try:
             _NUMBA_VERSION.append(metadata.version("numba"))
@@ -703,13 +712,13 @@ def _scratch_pool(group):
     return take, free.append, fresh
 
 
-def _driver_namespace(k: Kernel, scratch_group=None):
+def _driver_namespace(dtype_names, scratch_group=None):
     take, give, fresh = _scratch_pool(scratch_group)
     from .threads import prun
     ns = {"empty": np.empty, "matmul": np.matmul, "ndarray": np.ndarray, "take": take, "give": give, "prun": prun,
           "fresh": fresh,
           **{t: np.dtype(t) for t in ("float32", "float64", "int64", "bool", "complex64", "complex128")}}
-    ns.update({b.dtype.name: b.dtype for b in k.params + k.outs + k.temps})
+    ns.update({t: np.dtype(t) for t in dtype_names})
     return ns
 
 
@@ -798,14 +807,28 @@ def output_plan(kernel: Kernel):
     return plan
 
 
+def layout_of(kernel: Kernel):
+    """What calling a compiled program needs of its Kernel: the arguments' shapes and dtypes,
+    the dtypes its driver names, how the outputs come out (a program-cache record keeps this)."""
+    return {"params": [(tuple(int(n) for n in s), b.dtype.str) for b, s in zip(kernel.params, kernel.param_shapes)],
+            "dtypes": sorted({b.dtype.name for b in kernel.params + kernel.outs + kernel.temps}),
+            "plan": [("lit", p[1].item(), p[1].dtype.str) if p[0] == "lit" else p for p in output_plan(kernel)]}
+
+
 class Compiled:
     """A compiled Program: `Compiled(*invar_values, *const_values) -> sequence of fresh ndarrays`.
 
     A generated Python driver allocates the buffers and calls one cached kernel per distinct
     loop-nest pattern (and BLAS for matmuls); `kernels` says where each kernel came from."""
 
-    def __init__(self, program, kernel: Kernel, driver_src, kernels, dynamic, seconds, scratch_group=None):
-        self.program, self.kernel, self.dynamic = program, kernel, dynamic
+    from_program_cache = False      # True: driver and layout read from the disk (program_cache)
+
+    def __init__(self, program, kernel, driver_src, kernels, dynamic, seconds, scratch_group=None, layout=None,
+                 code=None):
+        """`kernel`: the Kernel IR, or a function that rebuilds it (a program-cache hit, which
+        brings `layout` and the driver's `code` instead)."""
+        self.program, self.dynamic = program, dynamic
+        self._kernel = kernel
         self.kernels = kernels                      # {driver name: LoadedKernel}
         self.driver_source = driver_src
         self.source = "\n\n".join([driver_src] + [f"# {name}: {lk.key} ({lk.origin})\n{lk.source}"
@@ -818,15 +841,23 @@ class Compiled:
         self.from_disk_cache = bool(kernels) and all(lk.origin != "compiled" for lk in kernels.values())
         self.compile_seconds = seconds
         self.timings = {}   # seconds by phase: "passes" (IR pipeline), "numba" (compile or disk load)
-        ns = _driver_namespace(kernel, scratch_group)
+        self.layout = layout = layout or layout_of(kernel)
+        ns = _driver_namespace(layout["dtypes"], scratch_group)
         ns.update({name: lk.entry for name, lk in kernels.items()})
-        exec(driver_code(driver_src, f"<jitgrad driver {self.key[:12]}>"), ns)
+        self.code = code or driver_code(driver_src, f"<jitgrad driver {self.key[:12]}>")
+        exec(self.code, ns)
         self._entry = ns["driver"]
-        self._spec = tuple((tuple(s), b.dtype, _cstrides_bytes(s, b.dtype))
-                           for b, s in zip(kernel.params, kernel.param_shapes))
+        self._spec = tuple((tuple(s), np.dtype(d), _cstrides_bytes(s, np.dtype(d))) for s, d in layout["params"])
         self._n = len(self._spec)
-        self._plan = plan = output_plan(kernel)
+        self._plan = plan = [("lit", np.asarray(p[1], dtype=p[2])) if p[0] == "lit" else p for p in layout["plan"]]
         self._simple = all(p[0] == "k" for p in plan)
+
+    @property
+    def kernel(self):
+        """The loop IR (for explain and tests; rebuilt on first use after a program-cache hit)."""
+        if callable(self._kernel):
+            self._kernel = self._kernel()
+        return self._kernel
 
     @functools.cached_property
     def ir(self):
@@ -881,8 +912,54 @@ def compile_kernel(program, k: Kernel, cache_dir, t0, passes_seconds=0.0, dynami
     t1 = time.perf_counter()
     steps, patterns = plan_steps(k, dynamic)
     kernels = build_kernels(patterns, cache_dir)
-    any_rank = all(lk.dispatcher is None for lk in kernels.values())
-    c = Compiled(program, k, render_driver(k, steps, any_rank), kernels, dynamic, time.perf_counter() - t0,
+    c = Compiled(program, k, render_driver(k, steps, _any_rank(kernels)), kernels, dynamic, time.perf_counter() - t0,
                  scratch_group)
     c.timings = {"passes": passes_seconds, "numba": time.perf_counter() - t1}
+    c.signatures = {name: pat.sig for name, pat in patterns.items()}
     return c
+
+
+@dataclass
+class _Stored:
+    """A kernel named by a program-cache record: what build_kernels reads of a Pattern."""
+    sig: tuple
+    source: str
+
+
+def program_record(c: Compiled):
+    """What `from_record` needs to rebuild `c` in another process (see program_cache)."""
+    return {"driver": c.driver_source, "code": c.code, "layout": c.layout, "any_rank": _any_rank(c.kernels),
+            "kernels": [(name, c.signatures[name], lk.source) for name, lk in c.kernels.items()]}
+
+
+def _any_rank(kernels):
+    return all(lk.dispatcher is None for lk in kernels.values())
+
+
+class StaleRecord(Exception):
+    """A program-cache record whose driver does not fit the kernels loaded now."""
+
+
+def from_record(program, record, rebuild, cache_dir, t0, dynamic=False, scratch_group=None):
+    """The Compiled a record describes; its kernels load as any kernel does (or compile, where
+    their files are gone). `rebuild()` gives the Kernel IR if someone asks for it."""
+    patterns = {name: _Stored(sig, source) for name, sig, source in record["kernels"]}
+    kernels = build_kernels(patterns, cache_dir)
+    if _any_rank(kernels) != record["any_rank"]:   # (one kernel came from Numba this time, or no longer)
+        raise StaleRecord("its driver was rendered for kernels built another way")
+    c = Compiled(program, rebuild, record["driver"], kernels, dynamic, time.perf_counter() - t0, scratch_group,
+                 layout=record["layout"], code=record["code"])
+    c.timings = {"passes": 0.0, "numba": time.perf_counter() - t0}
+    c.signatures = {name: p.sig for name, p in patterns.items()}
+    c.from_program_cache = True
+    return c
+
+
+def check_record(c: Compiled, k: Kernel, dynamic):
+    """$JITGRAD_VERIFY_IR: a program-cache hit is what compiling its program now would give."""
+    steps, patterns = plan_steps(k, dynamic)
+    src = render_driver(k, steps, _any_rank(c.kernels))
+    fresh = [(name, pat.sig, pat.source) for name, pat in patterns.items()]
+    stored = [(name, c.signatures[name], lk.source) for name, lk in c.kernels.items()]
+    if src != c.driver_source or fresh != stored or layout_of(k) != c.layout:
+        raise AssertionError(f"a cached program differs from its fresh compile:\n{c.driver_source}\n---\n{src}")

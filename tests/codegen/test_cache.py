@@ -105,6 +105,70 @@ def test_kernel_key_is_the_same_in_every_process():
     assert len(keys) == 1, keys
 
 
+PROGRAM_SCRIPT = textwrap.dedent("""
+    import json, sys, numpy as np, tracer
+    from tracer import ops as T
+    from codegen import compile_program
+    r = np.random.default_rng(0)
+    x, w = r.standard_normal((6, 5)), r.standard_normal((5, 3))
+    p = tracer.trace_value_and_grad(lambda x, w: T.sum(T.tanh(x @ w) ** 2) * float(sys.argv[1]), x, w)
+    c = compile_program(p)
+    print(json.dumps(dict(hit=getattr(c, "from_program_cache", False), passes=c.timings["passes"],
+                          ir=c.ir, out=[o.tolist() for o in c(x, w)])))
+""")
+
+
+def test_a_new_process_skips_the_passes():
+    """A warm cache holds the whole program: a second process (another hash seed) loads its driver
+    and kernels, runs no IR pass, computes the same numbers, and can still show its IR."""
+    import json
+    scale = float(np.random.default_rng().uniform(1, 2))     # a program no earlier run cached
+    runs = []
+    for seed in ("1", "2"):
+        env = dict(os.environ, PYTHONPATH=ROOT, JITGRAD_CACHE_DIR=CACHE, PYTHONHASHSEED=seed)
+        out = subprocess.run([sys.executable, "-c", PROGRAM_SCRIPT, repr(scale)], env=env, capture_output=True,
+                             text=True, cwd=ROOT)
+        assert out.returncode == 0, out.stderr
+        runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    first, second = runs
+    assert not first["hit"] and first["passes"] > 0
+    assert second["hit"] and second["passes"] == 0
+    assert second["ir"] == first["ir"] and second["out"] == first["out"]
+
+
+def test_corrupt_program_record_is_recompiled_with_warning(tmp_path):
+    p, x = _program(2.5)
+    c = compile_program(p, cache_dir=tmp_path)
+    (path,) = tmp_path.glob("jgp_*.bin")
+    data = path.read_bytes()
+    path.write_bytes(data[:-40] + bytes(40))
+    with pytest.warns(RuntimeWarning, match="corrupt"):
+        c2 = compile_program(p, cache_dir=tmp_path)
+    assert not getattr(c2, "from_program_cache", False)
+    np.testing.assert_allclose(c2(x)[1], c(x)[1])
+    assert path.read_bytes() == data
+    assert compile_program(p, cache_dir=tmp_path).from_program_cache
+
+
+def test_program_key_covers_literals_and_shapes_not_captured_values():
+    from codegen.program_cache import program_key
+    x = np.linspace(-1, 1, 7)
+    key = lambda f, x=x: program_key(tracer.trace_value_and_grad(f, x))   # noqa: E731
+    assert key(lambda x: T.sum(x * 0.5)) == key(lambda x: T.sum(x * 0.5))
+    assert key(lambda x: T.sum(x * 0.5)) != key(lambda x: T.sum(x * 0.25))
+    assert key(lambda x: T.sum(x * 0.5)) != key(lambda x: T.sum(x * 0.5), np.linspace(-1, 1, 8))
+    assert key(lambda x: T.sum(x * 0.5)) != key(lambda x: T.sum(x * 0.5), x.astype(np.float32))
+    c1, c2 = np.arange(7.0), np.arange(7.0) * 3      # captured arrays: read at each call
+    assert key(lambda x: T.sum(x * c1)) == key(lambda x: T.sum(x * c2))
+    p1 = tracer.trace_value_and_grad(lambda x: T.sum(x * c1), x)
+    p2 = tracer.trace_value_and_grad(lambda x: T.sum(x * c2), x)
+    d = CACHE or None
+    compile_program(p1, cache_dir=d)
+    hit = compile_program(p2, cache_dir=d)
+    assert hit.from_program_cache
+    np.testing.assert_allclose(hit(x, *p2.const_values())[1], c2)
+
+
 @pytest.mark.parametrize("damage", ["garbage", "truncate"])
 def test_corrupt_cache_file_is_recompiled_with_warning(tmp_path, damage, kernel_compiler):
     p, x = _program((1.25 if damage == "garbage" else 1.75) + (kernel_compiler == "numba"))   # (keys not in memory)
