@@ -406,6 +406,16 @@ def _array_view_src(v: View, name, cap):
             f"strides={tuple(s * item for s in v.strides)})")
 
 
+def _matmul_fn(mm: MatMul):
+    """bmatmul (threads.py) for a stack of small products worth two threads, else np.matmul."""
+    from .threads import SMALL_GEMM
+    *stack, m, n = mm.out.shape
+    k = mm.a.shape[-1]
+    count = math.prod(stack)
+    return "bmatmul" if len(stack) and stack[0] > 1 and m * n * k <= SMALL_GEMM and count * m * n * k >= 2 * SMALL_GEMM \
+        else "matmul"
+
+
 def render_driver(k: Kernel, steps, any_rank=False) -> str:
     """A plain Python function `driver(p0, p1, ...)`: allocate outputs and temporaries, call each
     loop-nest kernel (`K0`, `K1`, ... in its namespace) and BLAS, return the flat outputs shaped.
@@ -440,7 +450,7 @@ def render_driver(k: Kernel, steps, any_rank=False) -> str:
         if isinstance(step, MatMul):
             if step.out.buf.size and min(step.out.shape, default=1) > 0:
                 a, b, o = (_array_view_src(v, v.buf.name, caps[v.buf.name]) for v in (step.a, step.b, step.out))
-                lines.append(f"    matmul({a}, {b}, out={o})")
+                lines.append(f"    {_matmul_fn(step)}({a}, {b}, out={o})")
         else:
             kname, pat = step
             args = [b.name for b in pat.buffers] + [_py_value(v) for v in pat.values]
@@ -714,8 +724,9 @@ def _scratch_pool(group):
 
 def _driver_namespace(dtype_names, scratch_group=None):
     take, give, fresh = _scratch_pool(scratch_group)
-    from .threads import prun
-    ns = {"empty": np.empty, "matmul": np.matmul, "ndarray": np.ndarray, "take": take, "give": give, "prun": prun,
+    from .threads import bmatmul, prun
+    ns = {"empty": np.empty, "matmul": np.matmul, "bmatmul": bmatmul, "ndarray": np.ndarray, "take": take,
+          "give": give, "prun": prun,
           "fresh": fresh,
           **{t: np.dtype(t) for t in ("float32", "float64", "int64", "bool", "complex64", "complex128")}}
     ns.update({t: np.dtype(t) for t in dtype_names})

@@ -207,6 +207,26 @@ def test_outputs_are_fresh_and_literals():
 
 
 # ----------------------------------------------------------------------------- IR and passes
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
+def test_stacks_of_small_products_split_between_threads(dtype, monkeypatch):
+    """Attention-sized stacks (8 products of 64x32 @ 32x64 and back) go to threads.bmatmul,
+    forward and backward, including a left operand broadcast over the stack: eager's numbers,
+    and the very bits of one np.matmul over the whole stack."""
+    args = [_r(*s, dtype=dtype, seed=i) * 0.25 for i, s in enumerate(((2, 4, 64, 32), (2, 4, 64, 32), (64, 32)))]
+
+    def f(q, k, w):
+        s = T.tanh(T.matmul(q, T.transpose(k, (0, 1, 3, 2))))      # (2, 4, 64, 64)
+        return T.sum(T.matmul(s, k) ** 2) + T.sum(T.matmul(w, T.transpose(q, (0, 1, 3, 2))))
+    c = check(f, *args)
+    assert c.driver_source.count("bmatmul(") >= 3, c.driver_source
+    import codegen.threads
+    monkeypatch.setattr(codegen.threads, "SMALL_GEMM", 0)
+    whole = compile_program(tracer.trace_value_and_grad(f, *args), cache_dir=False)
+    assert "bmatmul(" not in whole.driver_source
+    for a, b in zip(c(*args), whole(*args)):
+        np.testing.assert_array_equal(a, b)
+
+
 def w1(x, w):
     return T.sum(T.tanh(x * w + 0.5) ** 2 * T.exp(-x * x) + T.sigmoid(w))
 
