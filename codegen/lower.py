@@ -32,6 +32,7 @@ SMALL_K = 4                 # K at or below this (an outer product, a PINN's inp
                             # measured 30 us in BLAS for 256x1 @ 1x32, a fused loop is a few
 MAX_FANIN = 8               # buffers one fused value may read; a longer chain (an unrolled loop's
                             # gradient sum) is cut into links that are one repeated kernel
+SHORT_SUM = 16              # terms from which a float32 sum accumulates in float64 (fewer: float32)
 ROW_SUM_MIN = 16            # kept elements from which a sum over leading axes adds rows (row_sum)
 MAX_GROUP = 8               # nests merged horizontally into one loop: bounded, so n independent
                             # nests (each step's bias gradient) are n/8 copies of one kernel
@@ -506,6 +507,8 @@ class Lowering:
         op = "sum" if e.prim.name == "reduce_sum" else "max"
         if op == "sum":
             adt = np.dtype(np.float64) if x.dtype.kind == "f" else np.dtype(np.complex128) if x.dtype.kind == "c" else INT
+            if x.dtype.kind in "fc" and math.prod(x.shape[d] for d in axes) <= SHORT_SUM:
+                adt = x.dtype      # a window's few terms (col2im's 3x3): NumPy's own precision, full vectors
         else:
             adt = x.dtype
         if op == "sum" and self.row_sums and axes == tuple(range(len(axes))) and kept \
