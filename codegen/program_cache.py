@@ -6,8 +6,8 @@ argument and output layout. The Kernel IR itself is rebuilt only when asked for 
 
 The key hashes the traced Program exactly (every equation, shape, dtype, parameter and literal;
 captured arrays by shape and dtype: their values are read at each call), the compile options,
-every source file of `codegen` (a compiler change is a new key) and the versions of Python,
-NumPy, Numba and jitgrad. Entries are sealed (`kernel_cache.seal`): a corrupt or foreign one is
+every source file of `codegen` and the primitive table (a compiler change is a new key) and the
+versions of Python, NumPy, Numba and jitgrad. Entries are sealed (`kernel_cache.seal`): a corrupt or foreign one is
 reported, ignored and rewritten. Programs compiled with automatic dynamic sizes are not kept
 here: their kernels depend on which sizes the function has seen (`patterns.Generalizer`).
 """
@@ -30,7 +30,9 @@ _SOURCES = []
 def _codegen_fingerprint():
     if not _SOURCES:
         h = hashlib.sha256()
-        for f in sorted(pathlib.Path(__file__).resolve().parent.glob("*.py")):
+        here = pathlib.Path(__file__).resolve().parent
+        tracer_dir = here.parent / "tracer"     # the primitive table: costs, kinds, parameters
+        for f in sorted(here.glob("*.py")) + [tracer_dir / "primitives.py", tracer_dir / "program.py"]:
             h.update(f.name.encode() + f.read_bytes())
         _SOURCES.append(h.hexdigest())
     return _SOURCES[0]
