@@ -18,6 +18,8 @@ class Explanation:
         status = (f"compiled by this call ({self.reason})" if self.compiled_now else
                   f"cache hit; it was compiled because: {self.reason}")
         disk = " (loaded from the disk cache)" if getattr(c, "from_disk_cache", False) else ""
+        if getattr(c, "from_program_cache", False):
+            disk = " (the whole program loaded from the disk cache: no IR pass ran)"
         return "\n".join([
             f"== jit_grad explain: {getattr(self.fn.f, '__qualname__', self.fn.f)} ==",
             f"cache key (signature): {self.key}",
