@@ -32,7 +32,8 @@ SMALL_K = 4                 # K at or below this (an outer product, a PINN's inp
                             # measured 30 us in BLAS for 256x1 @ 1x32, a fused loop is a few
 MAX_FANIN = 8               # buffers one fused value may read; a longer chain (an unrolled loop's
                             # gradient sum) is cut into links that are one repeated kernel
-SHORT_SUM = 16              # terms from which a float32 sum accumulates in float64 (fewer: float32)
+SHORT_SUM = 16              # window terms (col2im) up to which a float32 sum accumulates in float32
+                            # (any other sum: float64, so its pattern never depends on a size)
 ROW_SUM_MIN = 16            # kept elements from which a sum over leading axes adds rows (row_sum)
 MAX_GROUP = 8               # nests merged horizontally into one loop: bounded, so n independent
                             # nests (each step's bias gradient) are n/8 copies of one kernel
@@ -496,7 +497,8 @@ class Lowering:
         m = index_map(e.params["index"], x.shape, arrays, e.out.shape)
         return remap(x, e.out.shape, m, extra_cost=2 * len(arrays))
 
-    def reduce(self, e, x, buf):
+    def reduce(self, e, x, buf, window=False):
+        """`window`: the terms are a kernel window's (col2im), a fixed few whatever the sizes."""
         axes = tuple(e.params["axes"])
         kept = [d for d in range(len(x.shape)) if d not in axes]
         order = kept + list(axes)
@@ -507,8 +509,8 @@ class Lowering:
         op = "sum" if e.prim.name == "reduce_sum" else "max"
         if op == "sum":
             adt = np.dtype(np.float64) if x.dtype.kind == "f" else np.dtype(np.complex128) if x.dtype.kind == "c" else INT
-            if x.dtype.kind in "fc" and math.prod(x.shape[d] for d in axes) <= SHORT_SUM:
-                adt = x.dtype      # a window's few terms (col2im's 3x3): NumPy's own precision, full vectors
+            if window and x.dtype.kind in "fc" and math.prod(x.shape[d] for d in axes) <= SHORT_SUM:
+                adt = x.dtype      # col2im's 3x3 terms: NumPy's and PyTorch's precision, full vectors
         else:
             adt = x.dtype
         if op == "sum" and self.row_sums and axes == tuple(range(len(axes))) and kept \
@@ -615,7 +617,7 @@ class Lowering:
             v = g.at((ci, i, j, ni, a, b))
             return v if not ac + bc else ALU("where", (_all(ac + bc), v, c(0, g.dtype)), g.dtype)
         terms = Fn(e.out.shape + (kh, kw), g.dtype, at, g.cost + 6)
-        return self.reduce(_FakeEqn(PRIMS["reduce_sum"], {"axes": (4, 5)}, e.out), terms, buf)
+        return self.reduce(_FakeEqn(PRIMS["reduce_sum"], {"axes": (4, 5)}, e.out), terms, buf, window=True)
 
     def uniform(self, e, seed):
         """Each element hashes the seed with its C-order index (tracer.rng): a pure function,

@@ -58,6 +58,24 @@ def test_default_compiles_static_then_dynamic_once_then_nothing():
     assert "B = argument 1 dimension 0 (sizes seen: 16, 8" in text, text
 
 
+def test_a_sum_over_the_batch_keeps_its_kernels_at_every_size():
+    """After two sizes, a sum over the batch (a weight's gradient) keeps its accumulator type and
+    loop structure whatever the batch (a short sum once accumulated in float32, a long one in
+    float64: a new kernel at each crossing). Compared by kernel key: kernels that the session's
+    disk cache already holds would not count as compiles."""
+    def f(w, b, x):
+        return jg.mean(jg.tanh(x * w + b) ** 2)
+    g = jg.jit_grad(f, argnums=(0, 1))
+    eager = jg.value_and_grad(f, argnums=(0, 1))
+    w, b = _params(1)[1], _params(2)[1]
+    keys = []
+    for n in (32, 24, 8, 12, 40, 3, 100):
+        x = _batch(n, 1)[0][:, :9]
+        _close(g(w, b, x), eager(w, b, x))
+        keys.append({lk.key for lk in g.entry_for(w, b, x).compiled.kernels.values()})
+    assert all(k <= keys[1] for k in keys[2:]), [len(k - keys[1]) for k in keys[2:]]
+
+
 def test_dynamic_true_compiles_once():
     f, ws = jg.jit_grad(loss, dynamic=True), _params(1)
     eager = jg.value_and_grad(loss)
