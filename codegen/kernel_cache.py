@@ -37,6 +37,18 @@ def content_key(*parts) -> str:
     return h.hexdigest()[:32]
 
 
+def source_fingerprint(paths) -> str:
+    """A hash of the files' contents (missing ones skipped): part of a key, so that an entry made
+    by other code (the compiler's own source) is never taken for this code's."""
+    h = hashlib.sha256()
+    for f in paths:
+        try:
+            h.update(pathlib.Path(f).read_bytes())
+        except OSError:
+            pass
+    return h.hexdigest()
+
+
 def default_cache_dir():
     env = os.environ.get("JITGRAD_CACHE_DIR")
     if env:

@@ -35,8 +35,8 @@ MAX_FANIN = 8               # buffers one fused value may read; a longer chain (
 SHORT_SUM = 16              # window terms (col2im) up to which a float32 sum accumulates in float32
                             # (any other sum: float64, so its pattern never depends on a size)
 ROW_SUM_MIN = 16            # kept elements from which a sum over leading axes adds rows (row_sum)
-MAX_GROUP = 8               # nests merged horizontally into one loop: bounded, so n independent
-                            # nests (each step's bias gradient) are n/8 copies of one kernel
+MAX_GROUP = 8               # nests that read a common input merged into one loop (finish), at
+                            # most this many: a long run of them is copies of one kernel
 OWN_BUFFER = ("reduce", "matmul", "concat", "fold", "scatter")   # kinds whose result is always stored
 
 

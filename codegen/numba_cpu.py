@@ -32,8 +32,9 @@ from .ir import (ALU, BOOL, INT, Acc, Const, Def, Idx, Kernel, Let, LetRef, Load
 from .lower import cstrides
 from .passes import PARALLEL_MIN_WORK
 from . import llvm_cpu
-from .kernel_cache import cache_path, content_key, key_lock, load_module, usable_dir
+from .kernel_cache import cache_path, content_key, key_lock, load_module, source_fingerprint, usable_dir
 from .patterns import abstract_all, split_nests
+from .threads import SMALL_GEMM, bmatmul, prun
 
 FASTMATH = {"reassoc", "contract"}   # lets float reductions vectorise; keeps inf/nan semantics
 _MATH = "exp log log1p expm1 tanh sigmoid softplus sin cos sqrt pow".split()     # codegen.fastmath
@@ -406,14 +407,14 @@ def _array_view_src(v: View, name, cap):
             f"strides={tuple(s * item for s in v.strides)})")
 
 
-def _matmul_fn(mm: MatMul):
+def _matmul_src(mm: MatMul, a, b, o):
     """bmatmul (threads.py) for a stack of small products worth two threads, else np.matmul."""
-    from .threads import SMALL_GEMM
     *stack, m, n = mm.out.shape
     k = mm.a.shape[-1]
-    count = math.prod(stack)
-    return "bmatmul" if len(stack) and stack[0] > 1 and m * n * k <= SMALL_GEMM and count * m * n * k >= 2 * SMALL_GEMM \
-        else "matmul"
+    if stack and stack[0] > 1 and m * n * k <= SMALL_GEMM and math.prod(stack) * m * n * k >= 2 * SMALL_GEMM:
+        split = [len(v.shape) == len(mm.out.shape) and v.shape[0] == stack[0] for v in (mm.a, mm.b)]
+        return f"bmatmul({a}, {b}, {o}, {split[0]}, {split[1]})"
+    return f"matmul({a}, {b}, out={o})"
 
 
 def render_driver(k: Kernel, steps, any_rank=False) -> str:
@@ -450,7 +451,7 @@ def render_driver(k: Kernel, steps, any_rank=False) -> str:
         if isinstance(step, MatMul):
             if step.out.buf.size and min(step.out.shape, default=1) > 0:
                 a, b, o = (_array_view_src(v, v.buf.name, caps[v.buf.name]) for v in (step.a, step.b, step.out))
-                lines.append(f"    {_matmul_fn(step)}({a}, {b}, out={o})")
+                lines.append(f"    {_matmul_src(step, a, b, o)}")
         else:
             kname, pat = step
             args = [b.name for b in pat.buffers] + [_py_value(v) for v in pat.values]
@@ -511,13 +512,7 @@ def plan_steps(k: Kernel, dynamic):
 def _dep_fingerprint():
     """What a compiled kernel depends on besides its source: the helpers and the compiler."""
     here = pathlib.Path(__file__).resolve().parent
-    h = hashlib.sha256()
-    for f in ("fastmath.py", "scalar.py", "llvm_cpu.py"):
-        try:
-            h.update((here / f).read_bytes())
-        except OSError:
-            pass
-    return h.hexdigest()[:16]
+    return source_fingerprint(here / f for f in ("fastmath.py", "scalar.py", "llvm_cpu.py"))[:16]
 
 
 _DEPS = None
@@ -724,7 +719,6 @@ def _scratch_pool(group):
 
 def _driver_namespace(dtype_names, scratch_group=None):
     take, give, fresh = _scratch_pool(scratch_group)
-    from .threads import bmatmul, prun
     ns = {"empty": np.empty, "matmul": np.matmul, "bmatmul": bmatmul, "ndarray": np.ndarray, "take": take,
           "give": give, "prun": prun,
           "fresh": fresh,

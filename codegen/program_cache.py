@@ -21,7 +21,7 @@ import numpy as np
 
 from tracer.program import Literal
 
-from .kernel_cache import content_key, unseal, seal, write_atomic
+from .kernel_cache import content_key, seal, source_fingerprint, unseal, write_atomic
 
 _MAGIC = b"JGPROG1\n"
 _SOURCES = []
@@ -29,12 +29,10 @@ _SOURCES = []
 
 def _codegen_fingerprint():
     if not _SOURCES:
-        h = hashlib.sha256()
         here = pathlib.Path(__file__).resolve().parent
         tracer_dir = here.parent / "tracer"     # the primitive table: costs, kinds, parameters
-        for f in sorted(here.glob("*.py")) + [tracer_dir / "primitives.py", tracer_dir / "program.py"]:
-            h.update(f.name.encode() + f.read_bytes())
-        _SOURCES.append(h.hexdigest())
+        _SOURCES.append(source_fingerprint(sorted(here.glob("*.py")) + [tracer_dir / "primitives.py",
+                                                                         tracer_dir / "program.py"]))
     return _SOURCES[0]
 
 

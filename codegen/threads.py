@@ -12,6 +12,8 @@ import os
 import queue
 import threading
 
+import numpy as np
+
 _POOL = {"workers": [], "lock": threading.Lock()}
 
 
@@ -72,15 +74,14 @@ def prun(kernel, args, n, extra=(), cost=None):
 SMALL_GEMM = 1 << 19     # multiply-adds of one matrix product that OpenBLAS runs on one thread
 
 
-def bmatmul(a, b, out):
+def bmatmul(a, b, out, split_a, split_b):
     """np.matmul of a stack of small matrices (attention's heads: 128x32 @ 32x128), the stack
     split between the worker threads: OpenBLAS runs each such product on one thread, so a stack
     of them used one core (W9's six head matmuls: 0.31 -> 0.21 ms each, torch's bmm 0.19).
-    An operand without the stack's leading axis (broadcast) is passed whole."""
-    n = out.shape[0]
-    prun(_matmul_rows, (a, b, out, a.ndim == out.ndim and a.shape[0] == n, b.ndim == out.ndim and b.shape[0] == n), n)
+    `split_a`/`split_b` (decided when the driver is rendered): the operand has the stack's
+    leading axis; one without it (broadcast) is passed whole."""
+    prun(_matmul_rows, (a, b, out, split_a, split_b), out.shape[0])
 
 
 def _matmul_rows(a, b, out, split_a, split_b, lo, hi, _phase):
-    import numpy as np
     np.matmul(a[lo:hi] if split_a else a, b[lo:hi] if split_b else b, out=out[lo:hi])

@@ -219,8 +219,7 @@ def test_stacks_of_small_products_split_between_threads(dtype, monkeypatch):
         return T.sum(T.matmul(s, k) ** 2) + T.sum(T.matmul(w, T.transpose(q, (0, 1, 3, 2))))
     c = check(f, *args)
     assert c.driver_source.count("bmatmul(") >= 3, c.driver_source
-    import codegen.threads
-    monkeypatch.setattr(codegen.threads, "SMALL_GEMM", 0)
+    monkeypatch.setattr(numba_cpu, "SMALL_GEMM", 0)
     whole = compile_program(tracer.trace_value_and_grad(f, *args), cache_dir=False)
     assert "bmatmul(" not in whole.driver_source
     for a, b in zip(c(*args), whole(*args)):
