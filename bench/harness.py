@@ -341,6 +341,9 @@ def child_main(argv):
                 res[f"size{i + 2}_s"] = time.perf_counter() - t0
                 if counter is not None:
                     res[f"size{i + 2}_numba_compiles"] = counter()
+                t0 = time.perf_counter()    # what that size costs once compiled: the new size's
+                run_b()                     # overhead is the difference (W8's step alone is ~20 ms)
+                res[f"size{i + 2}_cached_s"] = time.perf_counter() - t0
     else:
         import tracemalloc
         fn()
@@ -680,14 +683,16 @@ def compile_targets(doc):
     out.append({"name": "MLP (W2) first call vs jax.jit", "target": "<= 2x",
                 "measured": f"{ratio:.1f}x ({jg['first_call_s']:.2f} s vs {jx['first_call_s']:.2f} s)" if ratio else None,
                 "met": ratio <= 2 if ratio else None})
-    for wid in ("W2", "R4", "R32"):
+    for wid in WORKLOADS["W6"].of:
         j = m(wid, "jitgrad")
         if j and "size3_s" in j:
             n = j.get("size3_numba_compiles")
+            extra = j["size3_s"] - j.get("size3_cached_s", 0.0)   # the call less the step itself
             out.append({"name": f"{wid} new batch size (3rd size) compiles nothing", "target": "0 compiles, < 50 ms",
-                        "measured": f"{n} compiles, {j['size3_s'] * 1e3:.0f} ms (2nd size: "
+                        "measured": f"{n} compiles, {extra * 1e3:.0f} ms over the step (call "
+                                    f"{j['size3_s'] * 1e3:.0f} ms; 2nd size: "
                                     f"{j.get('size2_numba_compiles')} compiles, {j['size2_s']:.2f} s)",
-                        "met": n == 0 and j["size3_s"] < 0.05})
+                        "met": n == 0 and extra < 0.05})
     r4, r32 = m("R4", "jitgrad"), m("R32", "jitgrad")
     if r4 and r32:
         q = r32["first_call_s"] / r4["first_call_s"]
@@ -728,7 +733,9 @@ def _size_cell(r, i):
     m = r["metrics"]
     t = _fmt_t(m.get(f"size{i}_s"))
     n = m.get(f"size{i}_numba_compiles")
-    return t + (f" ({n} compiles)" if n is not None and t else "")
+    step = m.get(f"size{i}_cached_s")
+    info = ([f"{n} compiles"] if n is not None else []) + ([f"step {_fmt_t(step)}"] if step is not None else [])
+    return t + (f" ({'; '.join(info)})" if info and t else "")
 
 
 def _vs_jax(doc, r):

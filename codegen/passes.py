@@ -45,33 +45,27 @@ def cse_lets(k: Kernel, opts) -> Kernel:
 def _cse_body(body, counter):
     body = [Loop(s.var, s.extent, _cse_body(s.body, counter), s.parallel) if isinstance(s, Loop) else s
             for s in body]
-    table, canon_of = {}, {}
+    table, canon_of, refs = {}, {}, Counter()    # refs: parents in the canonical DAG, and roots
 
     def canon(e):
         r = canon_of.get(id(e))
         if r is None:
-            kids = [canon(x) for x in children(e)]
-            r = _rebuild(e, kids) if any(a is not b for a, b in zip(kids, children(e))) else e
-            r = table.setdefault(r, r)
-            canon_of[id(e)] = r
+            old = children(e)
+            kids = [canon(x) for x in old]
+            r = _rebuild(e, kids) if any(a is not b for a, b in zip(kids, old)) else e
+            got = table.setdefault(r, r)
+            if got is r:        # a new node of the canonical DAG: its edges counted once
+                for ch in kids:
+                    refs[id(ch)] += 1
+            r = canon_of[id(e)] = got
         return r
 
     roots = []
     for s in body:
-        roots.append([canon(e) for e in stmt_exprs(s)])
-    refs, seen = Counter(), set()
-    for rs in roots:
+        rs = [canon(e) for e in stmt_exprs(s)]
         for r in rs:
             refs[id(r)] += 1
-            stack = [r]
-            while stack:
-                e = stack.pop()
-                if id(e) in seen:
-                    continue
-                seen.add(id(e))
-                for ch in children(e):
-                    refs[id(ch)] += 1
-                    stack.append(ch)
+        roots.append(rs)
 
     def worth(e):
         return isinstance(e, (ALU, Load)) and refs[id(e)] > 1
