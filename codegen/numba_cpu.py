@@ -719,12 +719,9 @@ def _scratch_pool(group):
 
 def _driver_namespace(dtype_names, scratch_group=None):
     take, give, fresh = _scratch_pool(scratch_group)
-    ns = {"empty": np.empty, "matmul": np.matmul, "bmatmul": bmatmul, "ndarray": np.ndarray, "take": take,
-          "give": give, "prun": prun,
-          "fresh": fresh,
-          **{t: np.dtype(t) for t in ("float32", "float64", "int64", "bool", "complex64", "complex128")}}
-    ns.update({t: np.dtype(t) for t in dtype_names})
-    return ns
+    dtypes = ("float32", "float64", "int64", "bool", "complex64", "complex128", *dtype_names)
+    return {"empty": np.empty, "matmul": np.matmul, "bmatmul": bmatmul, "ndarray": np.ndarray, "prun": prun,
+            "take": take, "give": give, "fresh": fresh, **{t: np.dtype(t) for t in dtypes}}
 
 
 # ----------------------------------------------------------------------------- driver code
